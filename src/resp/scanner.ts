@@ -1,0 +1,502 @@
+/**
+ * An incremental RESP2/RESP3 frame scanner.
+ *
+ * It does not decode values. It finds where each top-level frame ends inside a stream of
+ * Buffers that may be cut anywhere, and while doing so captures a few short tokens (the first
+ * elements of the top-level aggregate, lower-cased) so the proxy can name the command or
+ * classify the reply. Bulk payloads are skipped by arithmetic: only their first TOKEN_BYTES
+ * bytes are ever looked at, so a 512 MB value streams through without being buffered.
+ *
+ * Two modes share the machine:
+ * - "request" follows redis-server's own request parser (networking.c): multibulk of bulk
+ *   strings, or an inline command line; the same limits and the same error texts.
+ * - "reply" accepts every RESP2 and RESP3 type a server sends: + - : $ * % ~ _ # , ( = | > !
+ *   Attributes (|) are folded into the value that follows them, as RESP3 specifies.
+ */
+
+import { splitInlineArgs } from './inlineArgs.js';
+
+/** How many leading elements of a frame are captured as tokens. */
+export const MAX_TOKENS = 8;
+/** How many bytes of each token are kept (longer tokens keep their true length in tokenLength). */
+export const TOKEN_BYTES = 32;
+
+/** tokenLength value for a null element ($-1, *-1, _). */
+export const TOKEN_NULL = -1;
+/** tokenLength value for an element that is itself an aggregate. */
+export const TOKEN_AGGREGATE = -2;
+
+export interface ScannerLimits {
+  /** proto-max-bulk-len: largest bulk string a client may send. */
+  readonly maxBulkLength: number;
+  /** Largest element count of a client's multibulk request. */
+  readonly maxMultibulkLength: number;
+  /** PROTO_INLINE_MAX_SIZE: longest inline command line, and longest length line. */
+  readonly maxInlineLength: number;
+  /** Deepest nesting accepted in replies. */
+  readonly maxReplyDepth: number;
+}
+
+export const REDIS_DEFAULT_LIMITS: ScannerLimits = {
+  maxBulkLength: 512 * 1024 * 1024,
+  maxMultibulkLength: 1024 * 1024,
+  maxInlineLength: 64 * 1024,
+  maxReplyDepth: 512,
+};
+
+export interface FrameSink {
+  /** A top-level frame ended at `end` (exclusive offset into the chunk being fed). */
+  onFrame(scanner: RespScanner, end: number): void;
+  /**
+   * The stream is not valid RESP. `goodEnd` is where the last complete frame ended in the
+   * current chunk (0 if none did). The scanner stops; later feeds are ignored.
+   */
+  onProtocolError(message: string, goodEnd: number): void;
+}
+
+const ST_TYPE = 0; // expecting a type byte (or an inline command's first byte)
+const ST_LINE = 1; // inside the line that follows a type byte
+const ST_CR = 2; // saw '\r'; the next byte ends the line whatever it is, as Redis does
+const ST_BULK = 3; // inside a bulk payload plus its trailing CRLF
+const ST_INLINE = 4; // inside an inline command line
+const ST_FAILED = 5;
+
+const CR = 13;
+const LF = 10;
+
+// Type bytes.
+const T_SIMPLE = 43; // +
+const T_ERROR = 45; // -
+const T_INT = 58; // :
+const T_BULK = 36; // $
+const T_ARRAY = 42; // *
+const T_MAP = 37; // %
+const T_SET = 126; // ~
+const T_NULL = 95; // _
+const T_BOOL = 35; // #
+const T_DOUBLE = 44; // ,
+const T_BIGNUM = 40; // (
+const T_VERBATIM = 61; // =
+const T_ATTRIBUTE = 124; // |
+const T_PUSH = 62; // >
+const T_BLOBERR = 33; // !
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+export type ScannerMode = 'request' | 'reply';
+
+export class RespScanner {
+  // --- Description of the frame just completed; valid inside FrameSink.onFrame only. ---
+  /** Type byte of the top-level value (after any attribute). 0 for an inline command. */
+  frameType = 0;
+  /** Element count of a top-level aggregate (argc for a request), -1 for a null aggregate. */
+  frameCount = 0;
+  /** Number of tokens captured (at most MAX_TOKENS). */
+  tokenCount = 0;
+  /** Lower-cased first TOKEN_BYTES bytes of each token, TOKEN_BYTES apart. */
+  readonly tokenBytes = new Uint8Array(MAX_TOKENS * TOKEN_BYTES);
+  /** True length of each token, or TOKEN_NULL / TOKEN_AGGREGATE. */
+  readonly tokenLength = new Int32Array(MAX_TOKENS);
+  /** FNV-1a hash of the captured (lower-cased, truncated) bytes of each token. */
+  readonly tokenHash = new Uint32Array(MAX_TOKENS);
+
+  private readonly request: boolean;
+  private state = ST_TYPE;
+  private lineType = 0;
+  private lineLength = 0;
+  // Numeric line parsing (lengths and counts).
+  private num = 0;
+  private negative = false;
+  private digits = 0;
+  private numberValid = true;
+  private bulkRemaining = 0;
+  private bulkLength = 0;
+  // Nesting: remaining element counts, and whether each level is an attribute.
+  private depth = 0;
+  private readonly remaining: number[] = [];
+  private readonly isAttribute: boolean[] = [];
+  private topIsAttributeOnly = false;
+  // Token currently being captured, or -1, and how many of its bytes were seen.
+  private tok = -1;
+  private tokPos = 0;
+  // Elements of the top-level aggregate (2n for a map), for numbering tokens.
+  private topElements = 0;
+  private inline: Buffer[] = [];
+  private inlineLength = 0;
+
+  constructor(
+    mode: ScannerMode,
+    private readonly sink: FrameSink,
+    private readonly limits: ScannerLimits = REDIS_DEFAULT_LIMITS,
+  ) {
+    this.request = mode === 'request';
+  }
+
+  get failed(): boolean {
+    return this.state === ST_FAILED;
+  }
+
+  /** True when no frame is partly scanned: the stream is at a frame boundary. */
+  get atBoundary(): boolean {
+    return this.state === ST_TYPE && this.depth === 0 && !this.topIsAttributeOnly;
+  }
+
+  feed(buf: Buffer): void {
+    const len = buf.length;
+    let i = 0;
+    let goodEnd = 0;
+    while (i < len) {
+      switch (this.state) {
+        case ST_TYPE: {
+          const t = buf[i]!;
+          if (this.depth === 0 && !this.topIsAttributeOnly) this.startFrame();
+          if (this.request) {
+            if (this.depth === 0) {
+              if (t !== T_ARRAY) {
+                this.state = ST_INLINE;
+                this.inline.length = 0;
+                this.inlineLength = 0;
+                continue; // the byte belongs to the inline line
+              }
+            } else if (t !== T_BULK) {
+              return this.fail(`Protocol error: expected '$', got '${String.fromCharCode(t)}'`, goodEnd);
+            }
+          }
+          else if (!isRespTypeByte(t)) {
+            return this.fail(`Protocol error: unknown RESP type byte 0x${t.toString(16).padStart(2, '0')}`, goodEnd);
+          }
+          this.beginValue(t);
+          this.lineType = t;
+          this.lineLength = 0;
+          this.num = 0;
+          this.negative = false;
+          this.digits = 0;
+          this.numberValid = true;
+          this.state = ST_LINE;
+          i++;
+          break;
+        }
+        case ST_LINE: {
+          // Scan to the CR inside this chunk; each byte is either a digit of a length or text.
+          const isLen = isLengthType(this.lineType);
+          const tok = this.tok;
+          while (i < len) {
+            const b = buf[i]!;
+            if (b === CR) break;
+            if (isLen) this.digit(b);
+            else if (tok >= 0) this.capture(tok, b);
+            this.lineLength++;
+            i++;
+          }
+          if (this.request && this.lineLength > this.limits.maxInlineLength) {
+            const what = this.lineType === T_ARRAY ? 'mbulk' : 'bulk';
+            return this.fail(`Protocol error: too big ${what} count string`, goodEnd);
+          }
+          if (i < len) {
+            this.state = ST_CR;
+            i++;
+          }
+          break;
+        }
+        case ST_CR: {
+          i++; // Redis and redis-parser both take the byte after CR as LF without checking it.
+          const err = this.endLine();
+          if (err !== null) return this.fail(err, goodEnd);
+          if (this.frameDone) {
+            this.frameDone = false;
+            goodEnd = i;
+            this.sink.onFrame(this, i);
+            if (this.failed) return;
+          }
+          break;
+        }
+        case ST_BULK: {
+          const tok = this.tok;
+          if (tok >= 0) {
+            // Capture the head of the payload; the rest is skipped without a look.
+            let room = Math.min(TOKEN_BYTES - this.tokPos, this.bulkRemaining - 2, len - i);
+            while (room-- > 0) {
+              this.capture(tok, buf[i]!);
+              i++;
+              this.bulkRemaining--;
+            }
+            if (this.tokPos >= TOKEN_BYTES || this.bulkRemaining <= 2) {
+              this.tokenLength[tok] = this.bulkLength;
+              this.tok = -1;
+            }
+          }
+          const take = Math.min(this.bulkRemaining, len - i);
+          this.bulkRemaining -= take;
+          i += take;
+          if (this.bulkRemaining === 0) {
+            this.state = ST_TYPE;
+            this.valueDone(false);
+            if (this.frameDone) {
+              this.frameDone = false;
+              goodEnd = i;
+              this.sink.onFrame(this, i);
+              if (this.failed) return;
+            }
+          }
+          break;
+        }
+        case ST_INLINE: {
+          const nl = buf.indexOf(LF, i);
+          const stop = nl < 0 ? len : nl;
+          if (stop > i) {
+            this.inline.push(buf.subarray(i, stop));
+            this.inlineLength += stop - i;
+          }
+          if (this.inlineLength > this.limits.maxInlineLength) {
+            return this.fail('Protocol error: too big inline request', goodEnd);
+          }
+          i = stop;
+          if (nl < 0) break;
+          i++; // past LF
+          const err = this.finishInline();
+          if (err !== null) return this.fail(err, goodEnd);
+          this.state = ST_TYPE;
+          goodEnd = i;
+          this.sink.onFrame(this, i);
+          if (this.failed) return;
+          break;
+        }
+        default:
+          return; // ST_FAILED: ignore everything after a protocol error
+      }
+    }
+  }
+
+  /** Stop scanning; used by the owner when it gives up on the stream for its own reasons. */
+  stop(): void {
+    this.state = ST_FAILED;
+  }
+
+  private frameDone = false;
+
+  private startFrame(): void {
+    this.frameType = 0;
+    this.frameCount = 0;
+    this.tokenCount = 0;
+    this.tok = -1;
+  }
+
+  /** Decide, at a value's type byte, whether the value is captured as a token. */
+  private beginValue(t: number): void {
+    this.tok = -1;
+    let index = -1;
+    if (this.depth === 0) {
+      if (t === T_ATTRIBUTE) return;
+      this.frameType = t;
+      if (!isAggregateType(t)) index = 0;
+    } else if (this.depth === 1 && !this.isAttribute[0]) {
+      index = this.topElements - this.remaining[0]!;
+    }
+    if (index < 0 || index >= MAX_TOKENS) return;
+    this.tokenCount = index + 1;
+    this.tokenLength[index] = isAggregateType(t) ? TOKEN_AGGREGATE : 0;
+    this.tokenHash[index] = FNV_OFFSET;
+    this.tokPos = 0;
+    if (t === T_NULL) this.tokenLength[index] = TOKEN_NULL;
+    else if (!isAggregateType(t)) this.tok = index;
+  }
+
+  private capture(tok: number, b: number): void {
+    const n = this.tokPos++;
+    if (n < TOKEN_BYTES) {
+      const lower = b >= 65 && b <= 90 ? b | 0x20 : b;
+      this.tokenBytes[tok * TOKEN_BYTES + n] = lower;
+      this.tokenHash[tok] = Math.imul(this.tokenHash[tok]! ^ lower, FNV_PRIME) >>> 0;
+    }
+  }
+
+  private digit(b: number): void {
+    if (b === 45 /* - */ && this.lineLength === 0) {
+      this.negative = true;
+      return;
+    }
+    if (b === 63 /* ? */ && this.lineLength === 0 && !this.request) {
+      this.numberValid = false; // streamed aggregate/string: reported as unsupported in endLine
+      return;
+    }
+    const d = b - 48;
+    // string2ll in Redis rejects leading zeros and anything that is not a digit.
+    if (d < 0 || d > 9 || (this.digits > 0 && this.num === 0) || this.digits >= 15) {
+      this.numberValid = false;
+      return;
+    }
+    this.num = this.num * 10 + d;
+    this.digits++;
+  }
+
+  /** A header line is complete. Returns an error text, or null. */
+  private endLine(): string | null {
+    const t = this.lineType;
+    this.state = ST_TYPE;
+    if (!isLengthType(t)) {
+      // Scalar line types: simple string, error, integer, null, boolean, double, big number.
+      if (this.tok >= 0) this.tokenLength[this.tok] = this.lineLength;
+      this.tok = -1;
+      this.valueDone(false);
+      return null;
+    }
+    const valid = this.numberValid && this.digits > 0;
+    const n = this.negative ? -this.num : this.num;
+    if (this.request) {
+      if (t === T_ARRAY) {
+        if (!valid || n > this.limits.maxMultibulkLength) return 'Protocol error: invalid multibulk length';
+        if (n <= 0) {
+          // Redis treats *0 and *-1 as an empty command: no reply, nothing to forward for it.
+          this.frameCount = 0;
+          this.frameDone = true;
+          return null;
+        }
+        this.frameCount = n;
+        this.push(n, false);
+        return null;
+      }
+      if (!valid || n < 0 || n > this.limits.maxBulkLength) return 'Protocol error: invalid bulk length';
+      this.startBulk(n);
+      return null;
+    }
+    if (!valid) {
+      if (!this.numberValid && this.lineLength === 1) {
+        return `Protocol error: streamed RESP3 type '${String.fromCharCode(t)}?' is not supported`;
+      }
+      return `Protocol error: invalid length for type '${String.fromCharCode(t)}'`;
+    }
+    if (t === T_BULK || t === T_VERBATIM || t === T_BLOBERR) {
+      if (n < 0) {
+        if (this.tok >= 0) this.tokenLength[this.tok] = TOKEN_NULL;
+        this.tok = -1;
+        this.valueDone(false);
+        return null;
+      }
+      this.startBulk(n);
+      return null;
+    }
+    // Aggregates.
+    if (this.depth === 0 && t !== T_ATTRIBUTE) this.frameCount = n;
+    const elements = t === T_MAP || t === T_ATTRIBUTE ? n * 2 : n;
+    if (n < 0 || elements === 0) {
+      if (n < 0 && this.depth === 0) this.frameCount = -1;
+      this.valueDone(t === T_ATTRIBUTE);
+      return null;
+    }
+    if (this.depth >= this.limits.maxReplyDepth) return 'Protocol error: reply nested too deeply';
+    this.push(elements, t === T_ATTRIBUTE);
+    return null;
+  }
+
+  private startBulk(n: number): void {
+    this.bulkLength = n;
+    this.bulkRemaining = n + 2;
+    this.state = ST_BULK;
+    if (n === 0 && this.tok >= 0) {
+      this.tokenLength[this.tok] = 0;
+      this.tok = -1;
+    }
+  }
+
+  private push(elements: number, attribute: boolean): void {
+    if (this.depth === 0) this.topElements = elements;
+    this.remaining[this.depth] = elements;
+    this.isAttribute[this.depth] = attribute;
+    this.depth++;
+    if (attribute && this.depth === 1) this.topIsAttributeOnly = true;
+  }
+
+  /** A value ended; pop every aggregate it completes. */
+  private valueDone(wasAttribute: boolean): void {
+    let attr = wasAttribute;
+    for (;;) {
+      if (this.depth === 0) {
+        if (attr) {
+          this.topIsAttributeOnly = false; // the attribute's value follows as the real frame
+          return;
+        }
+        this.frameDone = true;
+        return;
+      }
+      if (attr) return; // an attribute is not an element of its parent
+      const left = --this.remaining[this.depth - 1]!;
+      if (left > 0) return;
+      this.depth--;
+      attr = this.isAttribute[this.depth]!;
+    }
+  }
+
+  private finishInline(): string | null {
+    let line = this.inline.length === 1 ? this.inline[0]! : Buffer.concat(this.inline, this.inlineLength);
+    this.inline.length = 0;
+    if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+    const args = splitInlineArgs(line);
+    if (args === null) return 'Protocol error: unbalanced quotes in request';
+    this.frameType = 0;
+    this.frameCount = args.length;
+    this.tokenCount = Math.min(args.length, MAX_TOKENS);
+    for (let k = 0; k < this.tokenCount; k++) {
+      const a = args[k]!;
+      this.tokenHash[k] = FNV_OFFSET;
+      this.tokPos = 0;
+      for (let j = 0; j < a.length; j++) this.capture(k, a[j]!);
+      this.tokenLength[k] = a.length;
+    }
+    return null;
+  }
+
+  private fail(message: string, goodEnd: number): void {
+    this.state = ST_FAILED;
+    this.sink.onProtocolError(message, goodEnd);
+  }
+}
+
+function isLengthType(t: number): boolean {
+  return (
+    t === T_BULK ||
+    t === T_ARRAY ||
+    t === T_MAP ||
+    t === T_SET ||
+    t === T_PUSH ||
+    t === T_ATTRIBUTE ||
+    t === T_VERBATIM ||
+    t === T_BLOBERR
+  );
+}
+
+function isAggregateType(t: number): boolean {
+  return t === T_ARRAY || t === T_MAP || t === T_SET || t === T_PUSH || t === T_ATTRIBUTE;
+}
+
+/** Whether `t` is a byte a RESP value may start with (used by the reply side's checks). */
+export function isRespTypeByte(t: number): boolean {
+  return (
+    isLengthType(t) ||
+    t === T_SIMPLE ||
+    t === T_ERROR ||
+    t === T_INT ||
+    t === T_NULL ||
+    t === T_BOOL ||
+    t === T_DOUBLE ||
+    t === T_BIGNUM
+  );
+}
+
+export const RESP_TYPE = {
+  SIMPLE: T_SIMPLE,
+  ERROR: T_ERROR,
+  INTEGER: T_INT,
+  BULK: T_BULK,
+  ARRAY: T_ARRAY,
+  MAP: T_MAP,
+  SET: T_SET,
+  NULL: T_NULL,
+  BOOLEAN: T_BOOL,
+  DOUBLE: T_DOUBLE,
+  BIGNUM: T_BIGNUM,
+  VERBATIM: T_VERBATIM,
+  ATTRIBUTE: T_ATTRIBUTE,
+  PUSH: T_PUSH,
+  BLOB_ERROR: T_BLOBERR,
+} as const;

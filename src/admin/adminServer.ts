@@ -1,0 +1,83 @@
+/**
+ * The admin endpoint: /metrics (Prometheus text), /healthz (the process answers) and /readyz
+ * (every listener's upstream answers PING). Anything else is 404; only GET and HEAD are served.
+ * Responses carry names and addresses, never keys, values or credentials.
+ */
+import http from 'node:http';
+import type { HostPort } from '../config/address.js';
+import type { Logger } from '../log/logger.js';
+import type { MetricsRegistry } from '../metrics/metricsRegistry.js';
+
+export interface Readiness {
+  /** Listener name → upstream url → why it is down ('' when up). */
+  status(): { ready: boolean; listeners: Record<string, { upstream: string; up: boolean; error?: string }> };
+}
+
+export class AdminServer {
+  private readonly server: http.Server;
+
+  constructor(
+    private readonly metrics: MetricsRegistry,
+    private readonly readiness: Readiness,
+    private readonly log: Logger,
+  ) {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: Error) => {
+        this.log.error('admin request failed', { path: req.url, error: err.message });
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      });
+    });
+    this.server.keepAliveTimeout = 5_000;
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a !== null ? a.port : 0;
+  }
+
+  listen(addr: HostPort): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(addr.port, addr.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
+      res.end('only GET and HEAD are served\n');
+      return;
+    }
+    switch (path) {
+      case '/metrics': {
+        const body = await this.metrics.metrics();
+        res.writeHead(200, { 'content-type': this.metrics.contentType });
+        res.end(body);
+        return;
+      }
+      case '/healthz':
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('ok\n');
+        return;
+      case '/readyz': {
+        const status = this.readiness.status();
+        res.writeHead(status.ready ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(status) + '\n');
+        return;
+      }
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found: the admin endpoint serves /metrics, /healthz and /readyz\n');
+    }
+  }
+}

@@ -1,0 +1,61 @@
+import { ConfigError } from './configError.js';
+
+export interface UpstreamAddress {
+  readonly host: string;
+  readonly port: number;
+  /** How it is shown in logs, errors and the `upstream` metric label: tcp://host:port. */
+  readonly url: string;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A TCP port written in decimal, 1..65535; null when it is anything else. */
+export function parsePort(text: string): number | null {
+  if (!/^[0-9]{1,5}$/.test(text)) return null;
+  const port = Number(text);
+  return port >= 1 && port <= 65535 ? port : null;
+}
+
+/** "[::1]" → "::1"; other hosts unchanged. */
+export function unbracket(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+export function formatUpstream(host: string, port: number): string {
+  return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Parses `tcp://host:port` the way socat's sed does (host is everything up to the last colon)
+ * and names `what` in the error so the user sees which variable or flag to fix.
+ */
+export function parseUpstreamUrl(value: string, what: string): UpstreamAddress {
+  const example = 'tcp://10.0.0.5:6379';
+  const m = /^tcp:\/\/(.*):(.*)$/.exec(value);
+  if (!m) {
+    throw new ConfigError(`${what}: "${value}" is not tcp://<host>:<port> (for example ${example})`);
+  }
+  const host = unbracket(m[1]!);
+  if (host === '') throw new ConfigError(`${what}: "${value}" has an empty host (for example ${example})`);
+  const port = parsePort(m[2]!);
+  if (port === null) {
+    throw new ConfigError(`${what}: "${value}" has port "${m[2]}", expected 1-65535 (for example ${example})`);
+  }
+  return { host, port, url: formatUpstream(host, port) };
+}
+
+/** Parses `host:port`, `:port` or `[v6]:port` for the admin endpoint. */
+export function parseHostPort(value: string, what: string, defaultHost: string): HostPort {
+  const i = value.lastIndexOf(':');
+  const example = '0.0.0.0:9736';
+  if (i < 0) throw new ConfigError(`${what}: "${value}" is not <host>:<port> (for example ${example}, or "off")`);
+  const port = parsePort(value.slice(i + 1));
+  if (port === null) {
+    throw new ConfigError(`${what}: "${value}" has a bad port, expected 1-65535 (for example ${example})`);
+  }
+  const host = unbracket(value.slice(0, i)) || defaultHost;
+  return { host, port };
+}

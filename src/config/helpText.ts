@@ -1,0 +1,42 @@
+export function helpText(version: string): string {
+  return `redis-ambassador ${version}: a Redis-aware drop-in for the socat ambassador
+
+USAGE
+  redis-ambassador                       listeners from the environment (Docker links)
+  redis-ambassador --listen [NAME:]PORT --upstream tcp://HOST:PORT [...]
+
+THE CONTRACT (same as svendowideit/ambassador)
+  Every environment variable  <NAME>_PORT_<p>_TCP=tcp://<host>:<port>  makes a listener on
+  port <p> (all interfaces, IPv4 and IPv6) that forwards to <host>:<port>. Docker's --link
+  sets these variables; -e sets them by hand:
+    REDIS_PORT_6379_TCP=tcp://10.0.0.5:6379   listen on 6379 as "redis:6379", forward to 10.0.0.5:6379
+  Several variables make several listeners. <NAME>_PORT_<p>_TCP_ADDR/_PORT/_PROTO, <NAME>_PORT and
+  <NAME>_NAME are ignored. Variables containing _ENV_ (a linked container's copied environment)
+  are ignored when a direct variable defines the same port. Unlike socat, a port defined twice
+  with different targets, a bad port, an empty host or no listener at all stop the start with
+  exit code 2 and a message naming the variable.
+
+FLAGS (each overrides the environment variable named beside it)
+  --listen [NAME:]PORT        listen on PORT; NAME (default "redis") names it in metrics and logs
+  --upstream tcp://HOST:PORT  where the preceding --listen forwards; with any --listen the
+                              environment's *_PORT_*_TCP variables are not used
+  --admin HOST:PORT|off       admin HTTP (/metrics, /healthz, /readyz)   AMBASSADOR_ADMIN_ADDR  [0.0.0.0:9736]
+  --bind HOST                 address the listeners bind               AMBASSADOR_BIND        [:: and 0.0.0.0]
+  --log-level LEVEL           debug | info | warn | error               AMBASSADOR_LOG_LEVEL   [info]
+  --no-metrics                do not count commands                     AMBASSADOR_METRICS=off [on]
+  --connect-timeout MS        one upstream connect attempt              AMBASSADOR_CONNECT_TIMEOUT_MS  [2000]
+  --connect-window MS         retry an unreachable upstream this long   AMBASSADOR_CONNECT_WINDOW_MS   [5000]
+                              before answering -ERR and closing
+  --shutdown-timeout MS       on SIGTERM, wait this long for replies    AMBASSADOR_SHUTDOWN_TIMEOUT_MS [5000]
+  --max-pending N             commands in flight per client before      AMBASSADOR_MAX_PENDING_COMMANDS [100000]
+                              its reading pauses
+  --health-interval MS        PING each upstream this often             AMBASSADOR_HEALTH_INTERVAL_MS  [1000]
+  --health-timeout MS         a PING unanswered this long fails         AMBASSADOR_HEALTH_TIMEOUT_MS   [1000]
+  --health-failures N         failed PINGs in a row before "down"       AMBASSADOR_HEALTH_FAILURES     [2]
+  -h, --help                  this text
+  -V, --version               the version
+
+EXIT CODES
+  0 stopped by SIGTERM/SIGINT   1 could not listen   2 configuration error
+`;
+}

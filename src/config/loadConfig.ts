@@ -1,0 +1,133 @@
+/**
+ * The one place where arguments and environment become the typed, validated configuration.
+ * Everything after this trusts AmbassadorConfig; everything wrong before it is a ConfigError.
+ */
+import { ConfigError } from './configError.js';
+import { parseCliArgs } from './cliArgs.js';
+import { parseHostPort, parsePort, parseUpstreamUrl, type HostPort } from './address.js';
+import { listenersFromEnv, type ListenerSpec } from './listenerContract.js';
+import { LOG_LEVELS, type LogLevel } from '../log/logger.js';
+import { REDIS_DEFAULT_LIMITS, type ScannerLimits } from '../resp/scanner.js';
+
+export interface AmbassadorConfig {
+  readonly listeners: readonly ListenerSpec[];
+  /** Address the listeners bind; null means every interface, IPv6 and IPv4. */
+  readonly bindHost: string | null;
+  /** Admin HTTP endpoint, or null when turned off. */
+  readonly admin: HostPort | null;
+  readonly logLevel: LogLevel;
+  readonly metrics: boolean;
+  readonly connectTimeoutMs: number;
+  readonly connectWindowMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly maxPendingCommands: number;
+  readonly healthIntervalMs: number;
+  readonly healthTimeoutMs: number;
+  readonly healthFailures: number;
+  readonly limits: ScannerLimits;
+  /** Remarks for the log once it exists (e.g. ignored _ENV_ copies). */
+  readonly notes: readonly string[];
+}
+
+export const DEFAULT_ADMIN_ADDR = '0.0.0.0:9736';
+
+export type LoadResult =
+  | { readonly kind: 'help' }
+  | { readonly kind: 'version' }
+  | { readonly kind: 'run'; readonly config: AmbassadorConfig };
+
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): LoadResult {
+  const args = parseCliArgs(argv);
+  if (args.help) return { kind: 'help' };
+  if (args.version) return { kind: 'version' };
+  const setting = (name: string): string | undefined => args.values.get(name) ?? nonEmpty(env[name]);
+
+  let listeners: ListenerSpec[];
+  const notes: string[] = [];
+  if (args.listeners.length > 0) {
+    listeners = listenersFromFlags(args.listeners);
+  } else {
+    const fromEnv = listenersFromEnv(env);
+    listeners = fromEnv.listeners;
+    notes.push(...fromEnv.notes);
+    if (listeners.length === 0) {
+      throw new ConfigError(
+        'nothing to listen on: set a variable like REDIS_PORT_6379_TCP=tcp://10.0.0.5:6379 ' +
+          '(docker run --link redis:redis sets it for you) or pass --listen 6379 --upstream tcp://10.0.0.5:6379',
+      );
+    }
+  }
+
+  const adminText = setting('AMBASSADOR_ADMIN_ADDR') ?? DEFAULT_ADMIN_ADDR;
+  const admin = adminText === 'off' ? null : parseHostPort(adminText, 'AMBASSADOR_ADMIN_ADDR', '0.0.0.0');
+  if (admin) {
+    const clash = listeners.find((l) => l.port === admin.port);
+    if (clash) {
+      throw new ConfigError(
+        `AMBASSADOR_ADMIN_ADDR port ${admin.port} is also the listener port of ${clash.source}; choose another admin port (default ${DEFAULT_ADMIN_ADDR})`,
+      );
+    }
+  }
+
+  const logLevel = (setting('AMBASSADOR_LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`AMBASSADOR_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  const metricsText = (setting('AMBASSADOR_METRICS') ?? 'on').toLowerCase();
+  if (!['on', 'off', 'true', 'false', '1', '0'].includes(metricsText)) {
+    throw new ConfigError(`AMBASSADOR_METRICS: "${metricsText}" is not on or off`);
+  }
+
+  return {
+    kind: 'run',
+    config: {
+      listeners,
+      bindHost: setting('AMBASSADOR_BIND') ?? null,
+      admin,
+      logLevel: logLevel as LogLevel,
+      metrics: ['on', 'true', '1'].includes(metricsText),
+      connectTimeoutMs: positiveInt(setting, 'AMBASSADOR_CONNECT_TIMEOUT_MS', 2000),
+      connectWindowMs: positiveInt(setting, 'AMBASSADOR_CONNECT_WINDOW_MS', 5000),
+      shutdownTimeoutMs: positiveInt(setting, 'AMBASSADOR_SHUTDOWN_TIMEOUT_MS', 5000),
+      maxPendingCommands: positiveInt(setting, 'AMBASSADOR_MAX_PENDING_COMMANDS', 100_000),
+      healthIntervalMs: positiveInt(setting, 'AMBASSADOR_HEALTH_INTERVAL_MS', 1000),
+      healthTimeoutMs: positiveInt(setting, 'AMBASSADOR_HEALTH_TIMEOUT_MS', 1000),
+      healthFailures: positiveInt(setting, 'AMBASSADOR_HEALTH_FAILURES', 2),
+      limits: REDIS_DEFAULT_LIMITS,
+      notes,
+    },
+  };
+}
+
+function listenersFromFlags(pairs: readonly { listen: string; upstream: string | undefined }[]): ListenerSpec[] {
+  const seen = new Map<number, string>();
+  return pairs.map(({ listen, upstream }) => {
+    const m = /^(?:([A-Za-z0-9_.-]+):)?([^:]*)$/.exec(listen);
+    const port = m ? parsePort(m[2]!) : null;
+    if (!m || port === null) {
+      throw new ConfigError(`--listen "${listen}": expected [NAME:]PORT with PORT 1-65535 (for example --listen 6379 or --listen cache:6380)`);
+    }
+    if (upstream === undefined) {
+      throw new ConfigError(`--listen ${listen} has no --upstream after it (for example --listen 6379 --upstream tcp://10.0.0.5:6379)`);
+    }
+    const previous = seen.get(port);
+    if (previous !== undefined) throw new ConfigError(`--listen ${listen}: port ${port} is already used by --listen ${previous}`);
+    seen.set(port, listen);
+    const name = (m[1] ?? 'redis').toLowerCase();
+    return { name: `${name}:${port}`, port, upstreams: [parseUpstreamUrl(upstream, `--upstream for --listen ${listen}`)], source: `--listen ${listen}` };
+  });
+}
+
+function positiveInt(setting: (name: string) => string | undefined, name: string, fallback: number): number {
+  const text = setting(name);
+  if (text === undefined) return fallback;
+  if (!/^[0-9]+$/.test(text) || Number(text) <= 0 || !Number.isSafeInteger(Number(text))) {
+    throw new ConfigError(`${name}: "${text}" is not a positive whole number (default ${fallback})`);
+  }
+  return Number(text);
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}

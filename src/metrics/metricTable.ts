@@ -1,0 +1,110 @@
+/**
+ * Every metric the ambassador exports, declared once: name, type, help and labels. Nothing else
+ * in the code names a metric; the README's metrics table and the Grafana dashboard follow this.
+ */
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDef {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly help: string;
+  readonly labels: readonly string[];
+}
+
+export const METRIC_PREFIX = 'redis_ambassador_';
+
+/** Latency buckets in seconds: 50 µs to 10 s; prom-client's defaults start at 5 ms. */
+export const DURATION_BUCKETS: readonly number[] = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
+];
+
+export const METRICS = {
+  commands: {
+    name: 'redis_ambassador_commands_total',
+    type: 'counter',
+    help: 'Commands sent upstream, by command (lower-case; names outside the Redis command table count as "unknown").',
+    labels: ['listener', 'cmd'],
+  },
+  commandDuration: {
+    name: 'redis_ambassador_command_duration_seconds',
+    type: 'histogram',
+    help: "Time from a command's last byte leaving for the upstream to its reply's last byte arriving. Blocking commands are not observed here.",
+    labels: ['listener', 'cmd'],
+  },
+  blockingDuration: {
+    name: 'redis_ambassador_blocking_command_duration_seconds',
+    type: 'histogram',
+    help: 'Same as command_duration_seconds for blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD/XREADGROUP with BLOCK, WAIT, ...), whose time is mostly waiting.',
+    labels: ['listener', 'cmd'],
+  },
+  commandErrors: {
+    name: 'redis_ambassador_command_errors_total',
+    type: 'counter',
+    help: 'Error replies, by command and by the error code (first word of the error: ERR, WRONGTYPE, MOVED, ...; unlisted codes count as "other").',
+    labels: ['listener', 'cmd', 'error'],
+  },
+  pushMessages: {
+    name: 'redis_ambassador_push_messages_total',
+    type: 'counter',
+    help: 'Unsolicited frames passed to clients: pub/sub messages, MONITOR lines, RESP3 pushes (kind = message, pmessage, smessage, monitor, invalidate, other).',
+    labels: ['listener', 'kind'],
+  },
+  clientConnections: {
+    name: 'redis_ambassador_client_connections',
+    type: 'gauge',
+    help: 'Client connections open now.',
+    labels: ['listener'],
+  },
+  clientConnectionsTotal: {
+    name: 'redis_ambassador_client_connections_total',
+    type: 'counter',
+    help: 'Client connections accepted.',
+    labels: ['listener'],
+  },
+  bytes: {
+    name: 'redis_ambassador_bytes_total',
+    type: 'counter',
+    help: 'Bytes relayed: direction="in" from clients, direction="out" to clients.',
+    labels: ['listener', 'direction'],
+  },
+  protocolErrors: {
+    name: 'redis_ambassador_protocol_errors_total',
+    type: 'counter',
+    help: 'Streams that were not valid RESP: side="client" (answered -ERR Protocol error and closed) or side="upstream".',
+    labels: ['listener', 'side'],
+  },
+  upstreamUp: {
+    name: 'redis_ambassador_upstream_up',
+    type: 'gauge',
+    help: '1 when the upstream answers the health check PING, else 0.',
+    labels: ['listener', 'upstream'],
+  },
+  upstreamConnectFailures: {
+    name: 'redis_ambassador_upstream_connect_failures_total',
+    type: 'counter',
+    help: 'Failed attempts to connect a client session to its upstream.',
+    labels: ['listener', 'upstream'],
+  },
+  upstreamReconnects: {
+    name: 'redis_ambassador_upstream_reconnects_total',
+    type: 'counter',
+    help: 'Client sessions moved to a new upstream connection after the old one was lost.',
+    labels: ['listener'],
+  },
+  failovers: {
+    name: 'redis_ambassador_failovers_total',
+    type: 'counter',
+    help: 'Times the listener switched its traffic to a different master.',
+    labels: ['listener'],
+  },
+} as const satisfies Record<string, MetricDef>;
+
+/** Error codes kept as label values; anything else is "other", so the label set stays bounded. */
+export const ERROR_CODES: readonly string[] = [
+  'ERR', 'WRONGTYPE', 'MOVED', 'ASK', 'READONLY', 'NOSCRIPT', 'NOAUTH', 'NOPERM', 'WRONGPASS',
+  'LOADING', 'MASTERDOWN', 'BUSY', 'BUSYKEY', 'BUSYGROUP', 'NOGROUP', 'EXECABORT', 'OOM', 'MISCONF',
+  'NOREPLICAS', 'NOTBUSY', 'UNBLOCKED', 'CROSSSLOT', 'TRYAGAIN', 'CLUSTERDOWN', 'NOPROTO',
+  'UNKILLABLE', 'NOTREADONLY', 'other',
+];
+
+export const PUSH_KINDS: readonly string[] = ['message', 'pmessage', 'smessage', 'monitor', 'invalidate', 'other'];

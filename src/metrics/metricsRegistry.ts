@@ -1,0 +1,134 @@
+/**
+ * Publishes the declared metrics through one prom-client Registry. Table-backed metrics are
+ * registered as objects with a get() that reads every listener's ListenerStats at scrape time;
+ * prom-client's default process metrics (CPU, RSS, heap, event-loop lag) join them, prefixed.
+ */
+import client from 'prom-client';
+import { DURATION_BUCKETS, ERROR_CODES, METRIC_PREFIX, METRICS, PUSH_KINDS, type MetricDef } from './metricTable.js';
+import { BUCKET_SLOTS, ListenerStats, type Histograms } from './listenerStats.js';
+
+type Labels = Record<string, string | number>;
+interface Value {
+  value: number;
+  labels: Labels;
+  metricName?: string;
+}
+
+export class MetricsRegistry {
+  readonly registry = new client.Registry();
+  private readonly stats: ListenerStats[] = [];
+
+  constructor(private readonly commandNames: readonly string[]) {
+    client.collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    const read: Record<keyof typeof METRICS, () => Value[]> = {
+      commands: () => this.perCommand((s) => s.commands),
+      commandDuration: () => this.histogram(METRICS.commandDuration, (s) => s.durations),
+      blockingDuration: () => this.histogram(METRICS.blockingDuration, (s) => s.blockingDurations),
+      commandErrors: () => this.errors(),
+      pushMessages: () =>
+        this.stats.flatMap((s) =>
+          PUSH_KINDS.map((kind, k) => ({ labels: { listener: s.listener, kind }, value: s.push[k]! })).filter((v) => v.value > 0),
+        ),
+      clientConnections: () => this.perListener((s) => s.clients),
+      clientConnectionsTotal: () => this.perListener((s) => s.clientsTotal),
+      bytes: () =>
+        this.stats.flatMap((s) => [
+          { labels: { listener: s.listener, direction: 'in' }, value: s.bytesIn },
+          { labels: { listener: s.listener, direction: 'out' }, value: s.bytesOut },
+        ]),
+      protocolErrors: () =>
+        this.stats.flatMap((s) => [
+          { labels: { listener: s.listener, side: 'client' }, value: s.clientProtocolErrors },
+          { labels: { listener: s.listener, side: 'upstream' }, value: s.upstreamProtocolErrors },
+        ]),
+      upstreamUp: () => this.perUpstream((s) => s.upstreamUp),
+      upstreamConnectFailures: () => this.perUpstream((s) => s.connectFailures),
+      upstreamReconnects: () => this.perListener((s) => s.reconnects),
+      failovers: () => this.perListener((s) => s.failovers),
+    };
+    for (const key of Object.keys(METRICS) as (keyof typeof METRICS)[]) {
+      const def: MetricDef = METRICS[key];
+      this.registry.registerMetric({
+        name: def.name,
+        help: def.help,
+        type: def.type,
+        get: async () => ({ name: def.name, help: def.help, type: def.type, values: read[key](), aggregator: 'sum' }),
+      } as unknown as client.Metric);
+    }
+  }
+
+  /** The counters one listener's sessions write to. */
+  forListener(listener: string): ListenerStats {
+    const s = new ListenerStats(listener, this.commandNames.length);
+    this.stats.push(s);
+    return s;
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private perListener(pick: (s: ListenerStats) => number): Value[] {
+    return this.stats.map((s) => ({ labels: { listener: s.listener }, value: pick(s) }));
+  }
+
+  private perUpstream(pick: (s: ListenerStats) => Map<string, number>): Value[] {
+    return this.stats.flatMap((s) =>
+      [...pick(s)].map(([upstream, value]) => ({ labels: { listener: s.listener, upstream }, value })),
+    );
+  }
+
+  private perCommand(pick: (s: ListenerStats) => Float64Array): Value[] {
+    const out: Value[] = [];
+    for (const s of this.stats) {
+      const a = pick(s);
+      for (let c = 0; c < a.length; c++) {
+        if (a[c]! > 0) out.push({ labels: { listener: s.listener, cmd: this.commandNames[c]! }, value: a[c]! });
+      }
+    }
+    return out;
+  }
+
+  private errors(): Value[] {
+    const out: Value[] = [];
+    const n = ERROR_CODES.length;
+    for (const s of this.stats) {
+      for (let i = 0; i < s.errors.length; i++) {
+        const v = s.errors[i]!;
+        if (v > 0) {
+          out.push({
+            labels: { listener: s.listener, cmd: this.commandNames[Math.floor(i / n)]!, error: ERROR_CODES[i % n]! },
+            value: v,
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  private histogram(def: MetricDef, pick: (s: ListenerStats) => Histograms): Value[] {
+    const out: Value[] = [];
+    for (const s of this.stats) {
+      const h = pick(s);
+      for (let c = 0; c < s.commandCount; c++) {
+        let count = 0;
+        for (let b = 0; b < BUCKET_SLOTS; b++) count += h.buckets[c * BUCKET_SLOTS + b]!;
+        if (count === 0) continue;
+        const labels = { listener: s.listener, cmd: this.commandNames[c]! };
+        let cumulative = 0;
+        for (let b = 0; b < BUCKET_SLOTS; b++) {
+          cumulative += h.buckets[c * BUCKET_SLOTS + b]!;
+          const le = b < DURATION_BUCKETS.length ? DURATION_BUCKETS[b]! : '+Inf';
+          out.push({ metricName: `${def.name}_bucket`, labels: { ...labels, le }, value: cumulative });
+        }
+        out.push({ metricName: `${def.name}_sum`, labels, value: h.sums[c]! });
+        out.push({ metricName: `${def.name}_count`, labels, value: count });
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * One listening port of the contract and the sessions it accepted. Binds every interface, IPv6
+ * and IPv4 (dual-stack "::"), falling back to 0.0.0.0 where the host has no IPv6, as in many
+ * containers.
+ */
+import net from 'node:net';
+import { Session, type SessionContext } from './session.js';
+
+export class Listener {
+  readonly sessions = new Set<Session>();
+  private readonly server: net.Server;
+
+  constructor(private readonly ctx: SessionContext) {
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  get name(): string {
+    return this.ctx.listener.name;
+  }
+
+  /** The port actually bound (differs from the configured one only in tests that ask for 0). */
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a !== null ? a.port : this.ctx.listener.port;
+  }
+
+  async listen(bindHost: string | null): Promise<void> {
+    if (bindHost !== null) return this.bind(bindHost);
+    try {
+      await this.bind('::');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+      await this.bind('0.0.0.0');
+    }
+  }
+
+  /** Stop accepting; existing sessions go on. */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private bind(host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host, port: this.ctx.listener.port, ipv6Only: false }, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    const stats = this.ctx.stats;
+    stats.clients++;
+    stats.clientsTotal++;
+    const session = new Session(socket, this.ctx, (s) => {
+      stats.clients--;
+      this.sessions.delete(s);
+    });
+    this.sessions.add(session);
+    session.start();
+  }
+}

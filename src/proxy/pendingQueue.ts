@@ -1,0 +1,99 @@
+/**
+ * Commands sent upstream and not yet answered, oldest first: a ring of parallel typed arrays so
+ * that pipelining thousands of commands allocates nothing per command.
+ */
+export class PendingQueue {
+  private cap: number;
+  private head = 0;
+  private count = 0;
+  private cmd: Int32Array;
+  private start: Float64Array;
+  /** Replies still expected: 1 for most commands, N for SUBSCRIBE a1..aN, -1 = decide at head. */
+  private replies: Int32Array;
+  /** PendingKind of the entry. */
+  private kind: Uint8Array;
+  /** Small integer argument of special commands (HELLO's protocol version). */
+  private arg: Int32Array;
+
+  constructor(initial = 64) {
+    this.cap = initial;
+    this.cmd = new Int32Array(initial);
+    this.start = new Float64Array(initial);
+    this.replies = new Int32Array(initial);
+    this.kind = new Uint8Array(initial);
+    this.arg = new Int32Array(initial);
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  push(cmd: number, start: number, replies: number, kind: number, arg: number): void {
+    if (this.count === this.cap) this.grow();
+    const i = (this.head + this.count) % this.cap;
+    this.cmd[i] = cmd;
+    this.start[i] = start;
+    this.replies[i] = replies;
+    this.kind[i] = kind;
+    this.arg[i] = arg;
+    this.count++;
+  }
+
+  shift(): void {
+    this.head = (this.head + 1) % this.cap;
+    this.count--;
+  }
+
+  get headCmd(): number {
+    return this.cmd[this.head]!;
+  }
+  get headStart(): number {
+    return this.start[this.head]!;
+  }
+  get headKind(): number {
+    return this.kind[this.head]!;
+  }
+  get headArg(): number {
+    return this.arg[this.head]!;
+  }
+  get headReplies(): number {
+    return this.replies[this.head]!;
+  }
+  set headReplies(n: number) {
+    this.replies[this.head] = n;
+  }
+
+  /** Commands buffered before the upstream connected start their clock when they are sent. */
+  restamp(now: number): void {
+    for (let k = 0; k < this.count; k++) this.start[(this.head + k) % this.cap] = now;
+  }
+
+  clear(): void {
+    this.head = 0;
+    this.count = 0;
+  }
+
+  private grow(): void {
+    const cap = this.cap * 2;
+    const order = (src: Int32Array | Float64Array | Uint8Array, dst: Int32Array | Float64Array | Uint8Array): void => {
+      for (let k = 0; k < this.count; k++) dst[k] = src[(this.head + k) % this.cap]!;
+    };
+    const cmd = new Int32Array(cap);
+    const start = new Float64Array(cap);
+    const replies = new Int32Array(cap);
+    const kind = new Uint8Array(cap);
+    const arg = new Int32Array(cap);
+    order(this.cmd, cmd);
+    order(this.start, start);
+    order(this.replies, replies);
+    order(this.kind, kind);
+    order(this.arg, arg);
+    this.cmd = cmd;
+    this.start = start;
+    this.replies = replies;
+    this.kind = kind;
+    this.arg = arg;
+    this.head = 0;
+    this.cap = cap;
+  }
+}

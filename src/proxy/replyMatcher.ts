@@ -1,0 +1,340 @@
+/**
+ * Pairs each command a client sent with the reply that answers it, so every command gets its
+ * count, latency and error class. Redis answers in order, one reply per command, except where
+ * the protocol says otherwise; each exception is handled here from what the frames themselves
+ * say, never by guessing from timing:
+ *
+ * - SUBSCRIBE/PSUBSCRIBE/SSUBSCRIBE a b c: one confirmation per channel; UNSUBSCRIBE with no
+ *   argument: one per channel subscribed at that moment (at least one), known from the counts
+ *   the confirmations carry. Messages (RESP2 arrays while subscribed, RESP3 > pushes) answer
+ *   nothing.
+ * - MONITOR: after its +OK, lines of the form +<timestamp> ... answer nothing.
+ * - CLIENT REPLY OFF|SKIP|ON: OFF and SKIP get no reply; SKIP also silences the next command;
+ *   ON (and RESET) turn replies back on.
+ * - *0 and empty inline lines: Redis ignores them (the scanner reports argc 0).
+ * - RESP3 attributes are folded into the reply they decorate by the scanner.
+ * - QUIT and RESET: ordinary replies (+OK, +RESET); RESET also ends pub/sub and MONITOR modes
+ *   and returns the connection to RESP2.
+ * A reply that arrives when nothing is pending is counted as an unsolicited push, not an error.
+ */
+import { CommandIndex } from '../resp/commandIndex.js';
+import { RESP_TYPE, TOKEN_BYTES, type RespScanner } from '../resp/scanner.js';
+import { ERROR_CODES, PUSH_KINDS } from '../metrics/metricTable.js';
+import type { ListenerStats } from '../metrics/listenerStats.js';
+import { PendingQueue } from './pendingQueue.js';
+
+// PendingQueue kinds.
+const K_PLAIN = 0;
+const K_SUBSCRIBE = 1;
+const K_UNSUBSCRIBE = 2;
+const K_PSUBSCRIBE = 3;
+const K_PUNSUBSCRIBE = 4;
+const K_SSUBSCRIBE = 5;
+const K_SUNSUBSCRIBE = 6;
+const K_HELLO = 7;
+const K_RESET = 8;
+const K_MONITOR = 9;
+const K_BLOCKING = 10;
+
+const REPLY_ON = 0;
+const REPLY_OFF = 1;
+const REPLY_SKIP_NEXT = 2;
+
+const PUSH_MESSAGE = PUSH_KINDS.indexOf('message');
+const PUSH_PMESSAGE = PUSH_KINDS.indexOf('pmessage');
+const PUSH_SMESSAGE = PUSH_KINDS.indexOf('smessage');
+const PUSH_MONITOR = PUSH_KINDS.indexOf('monitor');
+const PUSH_INVALIDATE = PUSH_KINDS.indexOf('invalidate');
+const PUSH_OTHER = PUSH_KINDS.indexOf('other');
+const ERROR_OTHER = ERROR_CODES.indexOf('other');
+
+/** The confirmation word each subscribe-family kind receives. */
+const CONFIRMATION: Record<number, string> = {
+  [K_SUBSCRIBE]: 'subscribe',
+  [K_UNSUBSCRIBE]: 'unsubscribe',
+  [K_PSUBSCRIBE]: 'psubscribe',
+  [K_PUNSUBSCRIBE]: 'punsubscribe',
+  [K_SSUBSCRIBE]: 'ssubscribe',
+  [K_SUNSUBSCRIBE]: 'sunsubscribe',
+};
+
+export interface SpecialIds {
+  readonly kinds: Map<number, number>;
+  readonly clientReply: number;
+  readonly multi: number;
+  readonly exec: number;
+  readonly discard: number;
+  readonly xread: number;
+  readonly xreadgroup: number;
+}
+
+/** Ids of the commands the matcher treats specially, resolved once per process. */
+export function specialIds(index: CommandIndex): SpecialIds {
+  const kinds = new Map<number, number>([
+    [index.idOf('subscribe'), K_SUBSCRIBE],
+    [index.idOf('unsubscribe'), K_UNSUBSCRIBE],
+    [index.idOf('psubscribe'), K_PSUBSCRIBE],
+    [index.idOf('punsubscribe'), K_PUNSUBSCRIBE],
+    [index.idOf('ssubscribe'), K_SSUBSCRIBE],
+    [index.idOf('sunsubscribe'), K_SUNSUBSCRIBE],
+    [index.idOf('hello'), K_HELLO],
+    [index.idOf('reset'), K_RESET],
+    [index.idOf('monitor'), K_MONITOR],
+  ]);
+  return {
+    kinds,
+    clientReply: index.idOf('client|reply'),
+    multi: index.idOf('multi'),
+    exec: index.idOf('exec'),
+    discard: index.idOf('discard'),
+    xread: index.idOf('xread'),
+    xreadgroup: index.idOf('xreadgroup'),
+  };
+}
+
+export class ReplyMatcher {
+  /** RESP version the connection speaks (HELLO 3 switches to 3; RESET back to 2). */
+  protocol = 2;
+  /** Subscriptions held, as the server's confirmations last reported them. */
+  channels = 0;
+  patterns = 0;
+  shardChannels = 0;
+  monitoring = false;
+  /** Between MULTI and EXEC/DISCARD, as sent (commands are queued, each answered +QUEUED). */
+  inMulti = false;
+  private replyMode = REPLY_ON;
+  private readonly queue = new PendingQueue();
+
+  constructor(
+    private readonly index: CommandIndex,
+    private readonly ids: SpecialIds,
+    /** Null when metrics are off: matching still runs (it keeps the modes right), nothing is counted. */
+    private readonly stats: ListenerStats | null,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  get subscribed(): boolean {
+    return this.channels + this.patterns + this.shardChannels > 0;
+  }
+
+  /** A complete request frame was scanned; it is about to be sent upstream at `now`. */
+  onRequest(s: RespScanner, now: number): void {
+    const argc = s.frameCount;
+    if (argc <= 0) {
+      // Redis ignores empty commands without a reply, but they still use up a CLIENT REPLY SKIP.
+      if (this.replyMode === REPLY_SKIP_NEXT) this.replyMode = REPLY_ON;
+      return;
+    }
+    const id = this.index.lookup(s);
+    if (this.stats !== null) this.stats.commands[id]!++;
+    if (this.silenced(id, s, argc)) return;
+
+    let kind = K_PLAIN;
+    let replies = 1;
+    let arg = 0;
+    if (this.inMulti) {
+      if (id === this.ids.exec || id === this.ids.discard) this.inMulti = false;
+    } else if (id === this.ids.multi) {
+      this.inMulti = true;
+    } else {
+      kind = this.ids.kinds.get(id) ?? (this.index.blocking[id] === 1 || this.isBlockingRead(id, s) ? K_BLOCKING : K_PLAIN);
+      if (kind >= K_SUBSCRIBE && kind <= K_SUNSUBSCRIBE) {
+        if (argc >= 2) replies = argc - 1;
+        else if (kind === K_UNSUBSCRIBE || kind === K_PUNSUBSCRIBE || kind === K_SUNSUBSCRIBE) replies = -1;
+        else kind = K_PLAIN; // SUBSCRIBE without a channel: one error reply
+      } else if (kind === K_HELLO && argc >= 2) {
+        arg = CommandIndex.tokenIs(s, 1, '3') ? 3 : CommandIndex.tokenIs(s, 1, '2') ? 2 : 0;
+      }
+    }
+    this.queue.push(id, now, replies, kind, arg);
+  }
+
+  /** A complete reply frame was scanned at `now`. */
+  onReply(s: RespScanner, now: number): void {
+    const t = s.frameType;
+    if (t === RESP_TYPE.PUSH) {
+      if (!this.confirmation(s, now)) this.unsolicited(this.pushKind(s));
+      return;
+    }
+    if (t === RESP_TYPE.ARRAY && this.protocol === 2 && s.tokenCount >= 3) {
+      // RESP2 has no push type: while subscribed, messages and confirmations are plain arrays.
+      const subscribing = this.queue.length > 0 && CONFIRMATION[this.queue.headKind] !== undefined;
+      if (this.subscribed || subscribing || this.queue.length === 0) {
+        const kind = this.pushKind(s);
+        if (kind === PUSH_MESSAGE || kind === PUSH_PMESSAGE || kind === PUSH_SMESSAGE) {
+          this.unsolicited(kind);
+          return;
+        }
+        if (this.confirmation(s, now)) return;
+      }
+    }
+    if (this.monitoring && t === RESP_TYPE.SIMPLE && isMonitorLine(s)) {
+      this.unsolicited(PUSH_MONITOR);
+      return;
+    }
+    if (this.queue.length === 0) {
+      this.unsolicited(PUSH_OTHER);
+      return;
+    }
+    const isError = t === RESP_TYPE.ERROR || t === RESP_TYPE.BLOB_ERROR;
+    const kind = this.queue.headKind;
+    if (!isError) {
+      if (kind === K_HELLO && this.queue.headArg !== 0) this.protocol = this.queue.headArg;
+      else if (kind === K_MONITOR) this.monitoring = true;
+      else if (kind === K_RESET) this.resetModes();
+    }
+    this.complete(now, isError ? errorCode(s) : -1);
+  }
+
+  /**
+   * Applies CLIENT REPLY OFF|SKIP|ON and RESET to the reply mode, as networking.c does, and says
+   * whether this command will get no reply at all.
+   */
+  private silenced(id: number, s: RespScanner, argc: number): boolean {
+    const replyCmd = id === this.ids.clientReply && argc === 3 && !this.inMulti;
+    const on = replyCmd && CommandIndex.tokenIs(s, 2, 'on');
+    const off = replyCmd && CommandIndex.tokenIs(s, 2, 'off');
+    const skip = replyCmd && CommandIndex.tokenIs(s, 2, 'skip');
+    const reset = this.ids.kinds.get(id) === K_RESET;
+    switch (this.replyMode) {
+      case REPLY_SKIP_NEXT:
+        // This command is the skipped one, unless it is CLIENT REPLY ON, which clears the skip.
+        this.replyMode = off ? REPLY_OFF : skip ? REPLY_SKIP_NEXT : REPLY_ON;
+        if (on) return false;
+        if (reset) this.resetModes();
+        return true;
+      case REPLY_OFF:
+        if (on || reset) {
+          this.replyMode = REPLY_ON;
+          return false;
+        }
+        return true; // SKIP is ignored while OFF
+      default:
+        if (off) this.replyMode = REPLY_OFF;
+        else if (skip) this.replyMode = REPLY_SKIP_NEXT;
+        return off || skip;
+    }
+  }
+
+  /** Every pending command gets an error of the caller's choosing; returns how many there were. */
+  abandonPending(): number {
+    const n = this.queue.length;
+    this.queue.clear();
+    return n;
+  }
+
+  restamp(now: number): void {
+    this.queue.restamp(now);
+  }
+
+  private complete(now: number, error: number): void {
+    const q = this.queue;
+    if (this.stats !== null) {
+      const cmd = q.headCmd;
+      const ms = now - q.headStart;
+      if (q.headKind === K_BLOCKING) this.stats.blockingDurations.observe(cmd, ms);
+      else this.stats.durations.observe(cmd, ms);
+      if (error >= 0) this.stats.error(cmd, error);
+    }
+    q.shift();
+  }
+
+  /**
+   * A subscribe-family confirmation ([p|s][un]subscribe, channel, count). Updates the
+   * subscription counts, and answers the head command when it is of that family.
+   * Returns false when the frame is no confirmation.
+   */
+  private confirmation(s: RespScanner, now: number): boolean {
+    if (s.tokenCount < 3) return false;
+    let kind = -1;
+    for (let k = K_SUBSCRIBE; k <= K_SUNSUBSCRIBE; k++) {
+      if (CommandIndex.tokenIs(s, 0, CONFIRMATION[k]!)) {
+        kind = k;
+        break;
+      }
+    }
+    if (kind < 0) return false;
+    const count = tokenInteger(s, 2);
+    const before = kind === K_UNSUBSCRIBE ? this.channels : kind === K_PUNSUBSCRIBE ? this.patterns : this.shardChannels;
+    // The count is the connection's total: channels + patterns (shard channels are their own).
+    if (count >= 0) {
+      if (kind === K_SUBSCRIBE || kind === K_UNSUBSCRIBE) this.channels = Math.max(0, count - this.patterns);
+      else if (kind === K_PSUBSCRIBE || kind === K_PUNSUBSCRIBE) this.patterns = Math.max(0, count - this.channels);
+      else this.shardChannels = count;
+    }
+    const q = this.queue;
+    if (q.length === 0 || q.headKind !== kind) {
+      // e.g. the server dropping shard channels on its own after a slot moved.
+      this.unsolicited(PUSH_OTHER);
+      return true;
+    }
+    if (q.headReplies === -1) q.headReplies = Math.max(1, before);
+    q.headReplies = q.headReplies - 1;
+    if (q.headReplies <= 0) this.complete(now, -1);
+    return true;
+  }
+
+  private pushKind(s: RespScanner): number {
+    if (CommandIndex.tokenIs(s, 0, 'message')) return PUSH_MESSAGE;
+    if (CommandIndex.tokenIs(s, 0, 'pmessage')) return PUSH_PMESSAGE;
+    if (CommandIndex.tokenIs(s, 0, 'smessage')) return PUSH_SMESSAGE;
+    if (CommandIndex.tokenIs(s, 0, 'invalidate')) return PUSH_INVALIDATE;
+    return PUSH_OTHER;
+  }
+
+  private unsolicited(kind: number): void {
+    if (this.stats !== null) this.stats.push[kind]!++;
+  }
+
+  private resetModes(): void {
+    this.protocol = 2;
+    this.channels = 0;
+    this.patterns = 0;
+    this.shardChannels = 0;
+    this.monitoring = false;
+    this.inMulti = false;
+  }
+
+  /** XREAD/XREADGROUP block only with a BLOCK option, which comes before STREAMS. */
+  private isBlockingRead(id: number, s: RespScanner): boolean {
+    if (id !== this.ids.xread && id !== this.ids.xreadgroup) return false;
+    for (let k = 1; k < s.tokenCount; k++) if (CommandIndex.tokenIs(s, k, 'block')) return true;
+    return false;
+  }
+}
+
+/** MONITOR lines start with the time in seconds: "+1700000000.123456 [0 127.0.0.1:5000] ...". */
+function isMonitorLine(s: RespScanner): boolean {
+  const b = s.tokenBytes[0]!;
+  return s.tokenLength[0]! > 0 && b >= 48 && b <= 57;
+}
+
+/** The integer a short token spells (":3" or "$1\r\n3"), or -1. */
+function tokenInteger(s: RespScanner, k: number): number {
+  const len = s.tokenLength[k]!;
+  if (len <= 0 || len > 15) return -1;
+  let n = 0;
+  const base = k * TOKEN_BYTES;
+  for (let i = 0; i < len; i++) {
+    const d = s.tokenBytes[base + i]! - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/** Index into ERROR_CODES of the error's first word. */
+function errorCode(s: RespScanner): number {
+  const len = Math.min(s.tokenLength[0]!, TOKEN_BYTES);
+  let end = 0;
+  while (end < len && s.tokenBytes[end] !== 32) end++;
+  if (end === 0) return ERROR_OTHER;
+  // Error codes are upper-case on the wire; the scanner lower-cased the bytes it captured.
+  let word = '';
+  for (let i = 0; i < end; i++) word += String.fromCharCode(s.tokenBytes[i]! & 0xdf);
+  const code = ERROR_CODES.indexOf(word);
+  return code < 0 ? ERROR_OTHER : code;
+}

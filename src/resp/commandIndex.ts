@@ -1,0 +1,98 @@
+/**
+ * Names commands without making strings: the scanner's FNV hash of the lower-cased first token
+ * finds a candidate id, and a byte compare confirms it. Only names from the Redis command table
+ * become ids, so a client sending random command names cannot grow the metric label set.
+ */
+import { COMMAND_DEFS } from './commandTable.js';
+import { MAX_TOKENS, TOKEN_BYTES, type RespScanner } from './scanner.js';
+
+export const UNKNOWN_COMMAND = 0;
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+export function fnv1a(bytes: Uint8Array): number {
+  let h = FNV_OFFSET;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, FNV_PRIME) >>> 0;
+  return h;
+}
+
+interface Entry {
+  readonly id: number;
+  readonly bytes: Buffer;
+}
+
+export class CommandIndex {
+  /** Metric label of each id: "get", "client|setname", …; id 0 is "unknown". */
+  readonly names: string[] = ['unknown'];
+  /** 1 for commands whose reply waits on other clients (BLPOP, WAIT, …). */
+  readonly blocking: number[] = [0];
+  private readonly top = new Map<number, Entry>();
+  private readonly sub = new Map<number, Map<number, Entry>>();
+
+  constructor() {
+    for (const def of COMMAND_DEFS) {
+      const id = this.add(this.top, def.name, def.name);
+      this.blocking[id] = def.blocking || def.name === 'wait' || def.name === 'waitaof' ? 1 : 0;
+      if (def.subcommands.length > 0) {
+        const subs = new Map<number, Entry>();
+        this.sub.set(id, subs);
+        for (const s of def.subcommands) {
+          const sid = this.add(subs, s, `${def.name}|${s}`);
+          this.blocking[sid] = 0;
+        }
+      }
+    }
+  }
+
+  get size(): number {
+    return this.names.length;
+  }
+
+  /** Id of a label, for the session's special cases; throws for a name not in the table. */
+  idOf(label: string): number {
+    const id = this.names.indexOf(label);
+    if (id < 0) throw new Error(`command "${label}" is not in the command table`);
+    return id;
+  }
+
+  /** Id of the command whose tokens the scanner holds (request frames only). */
+  lookup(s: RespScanner): number {
+    if (s.tokenCount === 0) return UNKNOWN_COMMAND;
+    const id = this.match(this.top, s, 0);
+    if (id === UNKNOWN_COMMAND || s.tokenCount < 2) return id;
+    const subs = this.sub.get(id);
+    if (subs === undefined) return id;
+    const sid = this.match(subs, s, 1);
+    return sid === UNKNOWN_COMMAND ? id : sid;
+  }
+
+  /** Whether token `k` of the scanner's frame equals `word` (lower-case ASCII). */
+  static tokenIs(s: RespScanner, k: number, word: string): boolean {
+    if (k >= s.tokenCount || k >= MAX_TOKENS || s.tokenLength[k] !== word.length || word.length > TOKEN_BYTES) return false;
+    const base = k * TOKEN_BYTES;
+    for (let i = 0; i < word.length; i++) if (s.tokenBytes[base + i] !== word.charCodeAt(i)) return false;
+    return true;
+  }
+
+  private add(map: Map<number, Entry>, word: string, label: string): number {
+    const bytes = Buffer.from(word, 'latin1');
+    const hash = fnv1a(bytes);
+    // The table is fixed, so a collision is a build-time fact; unit tests would catch it.
+    if (map.has(hash)) throw new Error(`command table hash collision: ${word}`);
+    const id = this.names.length;
+    this.names.push(label);
+    map.set(hash, { id, bytes });
+    return id;
+  }
+
+  private match(map: Map<number, Entry>, s: RespScanner, k: number): number {
+    const len = s.tokenLength[k]!;
+    if (len <= 0 || len > TOKEN_BYTES) return UNKNOWN_COMMAND;
+    const e = map.get(s.tokenHash[k]!);
+    if (e === undefined || e.bytes.length !== len) return UNKNOWN_COMMAND;
+    const base = k * TOKEN_BYTES;
+    for (let i = 0; i < len; i++) if (s.tokenBytes[base + i] !== e.bytes[i]) return UNKNOWN_COMMAND;
+    return e.id;
+  }
+}

@@ -1,21 +1,31 @@
 /**
- * Wires the parts together for one process: a Listener per contract entry, a HealthCheck per
- * upstream, the metrics registry and the admin endpoint, and the orderly stop that SIGTERM asks
- * for (stop accepting, let replies in flight arrive, then close).
+ * Wires the parts together for one process: per contract entry a Listener and the selector that
+ * decides its upstream (fixed, candidate list or Sentinel), the metrics registry and the admin
+ * endpoint, and the orderly stop that SIGTERM asks for (stop accepting, let replies in flight
+ * arrive, then close).
  */
 import type { AmbassadorConfig } from './config/loadConfig.js';
+import type { ListenerSpec } from './config/listenerContract.js';
 import type { Logger } from './log/logger.js';
 import { AdminServer, type Readiness } from './admin/adminServer.js';
+import type { ListenerStats } from './metrics/listenerStats.js';
 import { MetricsRegistry } from './metrics/metricsRegistry.js';
 import { CommandIndex } from './resp/commandIndex.js';
-import { HealthCheck } from './proxy/healthCheck.js';
 import { Listener } from './proxy/listener.js';
 import { specialIds } from './proxy/replyMatcher.js';
+import { stateIds } from './proxy/sessionState.js';
+import { CandidateSelector } from './failover/candidateSelector.js';
+import { SentinelSelector } from './failover/sentinelSelector.js';
+import { StaticSelector } from './failover/staticSelector.js';
+import type { MasterChange, UpstreamSelector } from './failover/upstreamSelector.js';
+
+/** A burst of sessions losing their upstream at once asks the selector once, not once each. */
+const SUSPECT_INTERVAL_MS = 200;
 
 export class Ambassador implements Readiness {
   readonly listeners: Listener[] = [];
   readonly metrics: MetricsRegistry;
-  private readonly checks: { listener: string; check: HealthCheck }[] = [];
+  private readonly selectors: { name: string; selector: UpstreamSelector }[] = [];
   private admin: AdminServer | null = null;
 
   constructor(
@@ -24,37 +34,38 @@ export class Ambassador implements Readiness {
   ) {
     const index = new CommandIndex();
     const ids = specialIds(index);
+    const sids = stateIds(index);
     this.metrics = new MetricsRegistry(index.names);
     for (const spec of config.listeners) {
       const stats = this.metrics.forListener(spec.name);
-      const upstream = spec.upstreams[0]!;
-      stats.upstreamUp.set(upstream.url, 0);
-      this.listeners.push(
-        new Listener({
-          listener: spec,
-          log,
-          index,
-          ids,
-          stats,
-          perCommand: config.metrics,
-          limits: config.limits,
-          connectTimeoutMs: config.connectTimeoutMs,
-          connectWindowMs: config.connectWindowMs,
-          maxPendingCommands: config.maxPendingCommands,
-          upstream: () => upstream,
-        }),
-      );
-      const check = new HealthCheck(
-        upstream,
-        { intervalMs: config.healthIntervalMs, timeoutMs: config.healthTimeoutMs, failuresBeforeDown: config.healthFailures },
-        (up, reason) => {
-          stats.upstreamUp.set(upstream.url, up ? 1 : 0);
-          const fields = { listener: spec.name, upstream: upstream.url, reason };
-          if (up) log.info('upstream up', fields);
-          else log.warn('upstream down', fields);
+      let listener: Listener | null = null;
+      const selector = this.selectorFor(spec, stats, (_prev, _next, reason) => listener?.upstreamChanged(reason));
+      let lastSuspect = 0;
+      listener = new Listener({
+        listener: spec,
+        log,
+        index,
+        ids,
+        stateIds: sids,
+        stats,
+        perCommand: config.metrics,
+        limits: config.limits,
+        connectTimeoutMs: config.connectTimeoutMs,
+        connectWindowMs: config.connectWindowMs,
+        unavailableWaitMs: config.unavailableWaitMs,
+        maxPendingCommands: config.maxPendingCommands,
+        onUpstreamLoss: config.onUpstreamLoss,
+        upstream: () => selector.current(),
+        suspect: (reason) => {
+          const now = Date.now();
+          if (now - lastSuspect < SUSPECT_INTERVAL_MS) return;
+          lastSuspect = now;
+          log.debug('upstream suspected', { listener: spec.name, reason });
+          selector.suspect(reason);
         },
-      );
-      this.checks.push({ listener: spec.name, check });
+      });
+      this.listeners.push(listener);
+      this.selectors.push({ name: spec.name, selector });
     }
   }
 
@@ -64,16 +75,23 @@ export class Ambassador implements Readiness {
 
   async start(): Promise<void> {
     for (const note of this.config.notes) this.log.info('config note', { note });
-    for (const l of this.listeners) {
+    for (const [i, l] of this.listeners.entries()) {
       try {
         await l.listen(this.config.bindHost);
       } catch (err) {
         throw new Error(`cannot listen on port ${l.port} for ${l.name}: ${(err as Error).message}`);
       }
-      const spec = this.config.listeners.find((s) => s.name === l.name)!;
-      this.log.info('listening', { listener: l.name, port: l.port, upstream: spec.upstreams[0]!.url, source: spec.source });
+      const spec = this.config.listeners[i]!;
+      this.log.info('listening', {
+        listener: l.name,
+        port: l.port,
+        upstream: spec.sentinel
+          ? `sentinel ${spec.sentinel.masterName}@${spec.sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`
+          : spec.upstreams.map((u) => u.url).join(','),
+        source: spec.source,
+      });
     }
-    for (const { check } of this.checks) check.start();
+    for (const { selector } of this.selectors) selector.start();
     if (this.config.admin) {
       this.admin = new AdminServer(this.metrics, this, this.log);
       try {
@@ -88,18 +106,17 @@ export class Ambassador implements Readiness {
   status(): ReturnType<Readiness['status']> {
     const listeners: ReturnType<Readiness['status']>['listeners'] = {};
     let ready = true;
-    for (const { listener, check } of this.checks) {
-      ready &&= check.up;
-      listeners[listener] = check.up
-        ? { upstream: check.upstream.url, up: true }
-        : { upstream: check.upstream.url, up: false, error: check.lastError };
+    for (const { name, selector } of this.selectors) {
+      const up = selector.ready();
+      ready &&= up;
+      listeners[name] = { ready: up, master: selector.current()?.url ?? null, upstreams: selector.status() };
     }
     return { ready, listeners };
   }
 
   /** Stops accepting, waits up to the shutdown timeout for replies in flight, then closes all. */
   async stop(): Promise<void> {
-    for (const { check } of this.checks) check.stop();
+    for (const { selector } of this.selectors) selector.stop();
     await Promise.all(this.listeners.map((l) => l.close().catch(() => {})));
     const sessions = this.listeners.flatMap((l) => [...l.sessions]);
     const inFlight = sessions.reduce((n, s) => n + s.pendingCommands, 0);
@@ -115,5 +132,16 @@ export class Ambassador implements Readiness {
       for (const s of left) s.destroy();
     }
     await this.admin?.close();
+  }
+
+  private selectorFor(spec: ListenerSpec, stats: ListenerStats, onChange: MasterChange): UpstreamSelector {
+    const health = {
+      intervalMs: this.config.healthIntervalMs,
+      timeoutMs: this.config.healthTimeoutMs,
+      failuresBeforeDown: this.config.healthFailures,
+    };
+    if (spec.sentinel) return new SentinelSelector(spec.sentinel, health, this.config.sentinelPollMs, stats, this.log, onChange);
+    if (spec.upstreams.length > 1) return new CandidateSelector(spec.upstreams, health, stats, this.log, onChange);
+    return new StaticSelector(spec.upstreams[0]!, health, stats, this.log);
   }
 }

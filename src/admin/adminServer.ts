@@ -8,9 +8,18 @@ import type { HostPort } from '../config/address.js';
 import type { Logger } from '../log/logger.js';
 import type { MetricsRegistry } from '../metrics/metricsRegistry.js';
 
+import type { UpstreamStatus } from '../failover/upstreamSelector.js';
+
+export interface ListenerReadiness {
+  readonly ready: boolean;
+  /** Where the listener's sessions connect now. */
+  readonly master: string | null;
+  readonly upstreams: readonly UpstreamStatus[];
+}
+
 export interface Readiness {
-  /** Listener name → upstream url → why it is down ('' when up). */
-  status(): { ready: boolean; listeners: Record<string, { upstream: string; up: boolean; error?: string }> };
+  /** Per listener: ready or not, its master, and each upstream's health (with the error when down). */
+  status(): { ready: boolean; listeners: Record<string, ListenerReadiness> };
 }
 
 export class AdminServer {

@@ -21,6 +21,9 @@ export const VALUE_FLAGS: Readonly<Record<string, string>> = {
   '--health-interval': 'AMBASSADOR_HEALTH_INTERVAL_MS',
   '--health-timeout': 'AMBASSADOR_HEALTH_TIMEOUT_MS',
   '--health-failures': 'AMBASSADOR_HEALTH_FAILURES',
+  '--on-upstream-loss': 'AMBASSADOR_ON_UPSTREAM_LOSS',
+  '--unavailable-wait': 'AMBASSADOR_UNAVAILABLE_WAIT_MS',
+  '--sentinel-poll': 'AMBASSADOR_SENTINEL_POLL_MS',
 };
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {

@@ -5,7 +5,7 @@
 import { ConfigError } from './configError.js';
 import { parseCliArgs } from './cliArgs.js';
 import { parseHostPort, parsePort, parseUpstreamUrl, type HostPort } from './address.js';
-import { listenersFromEnv, type ListenerSpec } from './listenerContract.js';
+import { listenersFromEnv, parseSentinel, type ListenerSpec } from './listenerContract.js';
 import { LOG_LEVELS, type LogLevel } from '../log/logger.js';
 import { REDIS_DEFAULT_LIMITS, type ScannerLimits } from '../resp/scanner.js';
 
@@ -24,6 +24,11 @@ export interface AmbassadorConfig {
   readonly healthIntervalMs: number;
   readonly healthTimeoutMs: number;
   readonly healthFailures: number;
+  /** What a client sees when its upstream connection is lost: kept open and moved, or closed (socat). */
+  readonly onUpstreamLoss: 'reconnect' | 'close';
+  /** How long commands wait for an upstream while none is available. */
+  readonly unavailableWaitMs: number;
+  readonly sentinelPollMs: number;
   readonly limits: ScannerLimits;
   /** Remarks for the log once it exists (e.g. ignored _ENV_ copies). */
   readonly notes: readonly string[];
@@ -74,6 +79,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     throw new ConfigError(`AMBASSADOR_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
 
+  const loss = (setting('AMBASSADOR_ON_UPSTREAM_LOSS') ?? 'reconnect').toLowerCase();
+  if (loss !== 'reconnect' && loss !== 'close') {
+    throw new ConfigError(`AMBASSADOR_ON_UPSTREAM_LOSS: "${loss}" is not reconnect (keep clients, move them to the upstream) or close (socat's behaviour)`);
+  }
+
   const metricsText = (setting('AMBASSADOR_METRICS') ?? 'on').toLowerCase();
   if (!['on', 'off', 'true', 'false', '1', '0'].includes(metricsText)) {
     throw new ConfigError(`AMBASSADOR_METRICS: "${metricsText}" is not on or off`);
@@ -94,6 +104,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       healthIntervalMs: positiveInt(setting, 'AMBASSADOR_HEALTH_INTERVAL_MS', 1000),
       healthTimeoutMs: positiveInt(setting, 'AMBASSADOR_HEALTH_TIMEOUT_MS', 1000),
       healthFailures: positiveInt(setting, 'AMBASSADOR_HEALTH_FAILURES', 2),
+      onUpstreamLoss: loss,
+      unavailableWaitMs: positiveInt(setting, 'AMBASSADOR_UNAVAILABLE_WAIT_MS', 5000),
+      sentinelPollMs: positiveInt(setting, 'AMBASSADOR_SENTINEL_POLL_MS', 5000),
       limits: REDIS_DEFAULT_LIMITS,
       notes,
     },
@@ -115,7 +128,12 @@ function listenersFromFlags(pairs: readonly { listen: string; upstream: string |
     if (previous !== undefined) throw new ConfigError(`--listen ${listen}: port ${port} is already used by --listen ${previous}`);
     seen.set(port, listen);
     const name = (m[1] ?? 'redis').toLowerCase();
-    return { name: `${name}:${port}`, port, upstreams: [parseUpstreamUrl(upstream, `--upstream for --listen ${listen}`)], source: `--listen ${listen}` };
+    const what = `--upstream for --listen ${listen}`;
+    if (upstream.startsWith('sentinel://')) {
+      return { name: `${name}:${port}`, port, upstreams: [], sentinel: parseSentinel(upstream.slice('sentinel://'.length), what), source: `--listen ${listen}` };
+    }
+    const upstreams = upstream.split(',').map((u) => parseUpstreamUrl(u.trim(), what));
+    return { name: `${name}:${port}`, port, upstreams, sentinel: null, source: `--listen ${listen}` };
   });
 }
 

@@ -35,6 +35,11 @@ export class Listener {
     }
   }
 
+  /** The master moved: every session on another upstream moves (its commands in flight get errors). */
+  upstreamChanged(reason: string): void {
+    for (const s of this.sessions) s.upstreamChanged(reason);
+  }
+
   /** Stop accepting; existing sessions go on. */
   close(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));

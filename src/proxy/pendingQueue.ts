@@ -14,6 +14,12 @@ export class PendingQueue {
   private kind: Uint8Array;
   /** Small integer argument of special commands (HELLO's protocol version). */
   private arg: Int32Array;
+  /** 1 for commands the ambassador sent itself (state replay): their replies are not the client's. */
+  private internal: Uint8Array;
+  /** Decoded arguments of state-changing commands, applied when the reply succeeds. */
+  private extra: (Buffer[] | null)[];
+  /** How many internal entries are queued. */
+  internalCount = 0;
 
   constructor(initial = 64) {
     this.cap = initial;
@@ -22,26 +28,54 @@ export class PendingQueue {
     this.replies = new Int32Array(initial);
     this.kind = new Uint8Array(initial);
     this.arg = new Int32Array(initial);
+    this.internal = new Uint8Array(initial);
+    this.extra = new Array<Buffer[] | null>(initial).fill(null);
   }
 
   get length(): number {
     return this.count;
   }
 
-  push(cmd: number, start: number, replies: number, kind: number, arg: number): void {
+  push(cmd: number, start: number, replies: number, kind: number, arg: number, extra: Buffer[] | null = null): void {
     if (this.count === this.cap) this.grow();
-    const i = (this.head + this.count) % this.cap;
-    this.cmd[i] = cmd;
-    this.start[i] = start;
-    this.replies[i] = replies;
-    this.kind[i] = kind;
-    this.arg[i] = arg;
+    this.set((this.head + this.count) % this.cap, cmd, start, replies, kind, arg, extra, 0);
     this.count++;
   }
 
+  /** Queues an internal command ahead of everything (it is written before any queued client bytes). */
+  unshiftInternal(cmd: number, start: number, replies: number, kind: number, arg: number): void {
+    if (this.count === this.cap) this.grow();
+    this.head = (this.head - 1 + this.cap) % this.cap;
+    this.set(this.head, cmd, start, replies, kind, arg, null, 1);
+    this.count++;
+    this.internalCount++;
+  }
+
+  /** Queues an internal command at the back (written right after the client frame before it). */
+  pushInternal(cmd: number, start: number, replies: number, kind: number, arg: number): void {
+    if (this.count === this.cap) this.grow();
+    this.set((this.head + this.count) % this.cap, cmd, start, replies, kind, arg, null, 1);
+    this.count++;
+    this.internalCount++;
+  }
+
   shift(): void {
+    if (this.internal[this.head] === 1) this.internalCount--;
+    this.extra[this.head] = null;
     this.head = (this.head + 1) % this.cap;
     this.count--;
+  }
+
+  get headInternal(): boolean {
+    return this.internal[this.head] === 1;
+  }
+  get headExtra(): Buffer[] | null {
+    return this.extra[this.head]!;
+  }
+
+  /** Client (not internal) entries queued. */
+  get clientCount(): number {
+    return this.count - this.internalCount;
   }
 
   get headCmd(): number {
@@ -69,8 +103,20 @@ export class PendingQueue {
   }
 
   clear(): void {
+    this.extra.fill(null);
     this.head = 0;
     this.count = 0;
+    this.internalCount = 0;
+  }
+
+  private set(i: number, cmd: number, start: number, replies: number, kind: number, arg: number, extra: Buffer[] | null, internal: number): void {
+    this.cmd[i] = cmd;
+    this.start[i] = start;
+    this.replies[i] = replies;
+    this.kind[i] = kind;
+    this.arg[i] = arg;
+    this.extra[i] = extra;
+    this.internal[i] = internal;
   }
 
   private grow(): void {
@@ -83,6 +129,10 @@ export class PendingQueue {
     const replies = new Int32Array(cap);
     const kind = new Uint8Array(cap);
     const arg = new Int32Array(cap);
+    const internal = new Uint8Array(cap);
+    const extra = new Array<Buffer[] | null>(cap).fill(null);
+    for (let k = 0; k < this.count; k++) extra[k] = this.extra[(this.head + k) % this.cap]!;
+    order(this.internal, internal);
     order(this.cmd, cmd);
     order(this.start, start);
     order(this.replies, replies);
@@ -93,6 +143,8 @@ export class PendingQueue {
     this.replies = replies;
     this.kind = kind;
     this.arg = arg;
+    this.internal = internal;
+    this.extra = extra;
     this.head = 0;
     this.cap = cap;
   }

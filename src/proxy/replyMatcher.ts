@@ -22,6 +22,7 @@ import { RESP_TYPE, TOKEN_BYTES, type RespScanner } from '../resp/scanner.js';
 import { ERROR_CODES, PUSH_KINDS } from '../metrics/metricTable.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
 import { PendingQueue } from './pendingQueue.js';
+import type { ReplayCommand, SessionState } from './sessionState.js';
 
 // PendingQueue kinds.
 const K_PLAIN = 0;
@@ -47,6 +48,8 @@ const PUSH_MONITOR = PUSH_KINDS.indexOf('monitor');
 const PUSH_INVALIDATE = PUSH_KINDS.indexOf('invalidate');
 const PUSH_OTHER = PUSH_KINDS.indexOf('other');
 const ERROR_OTHER = ERROR_CODES.indexOf('other');
+/** Errors that say the upstream is no longer a usable master: worth probing at once. */
+const TROUBLE = new Set(['READONLY', 'LOADING', 'MASTERDOWN'].map((c) => ERROR_CODES.indexOf(c)));
 
 /** The confirmation word each subscribe-family kind receives. */
 const CONFIRMATION: Record<number, string> = {
@@ -66,6 +69,9 @@ export interface SpecialIds {
   readonly discard: number;
   readonly xread: number;
   readonly xreadgroup: number;
+  readonly quit: number;
+  /** 1 per command id whose reply waits on other clients. */
+  readonly blocking: readonly number[];
 }
 
 /** Ids of the commands the matcher treats specially, resolved once per process. */
@@ -89,6 +95,8 @@ export function specialIds(index: CommandIndex): SpecialIds {
     discard: index.idOf('discard'),
     xread: index.idOf('xread'),
     xreadgroup: index.idOf('xreadgroup'),
+    quit: index.idOf('quit'),
+    blocking: index.blocking,
   };
 }
 
@@ -106,30 +114,47 @@ export class ReplyMatcher {
   private readonly queue = new PendingQueue();
 
   constructor(
-    private readonly index: CommandIndex,
     private readonly ids: SpecialIds,
     /** Null when metrics are off: matching still runs (it keeps the modes right), nothing is counted. */
     private readonly stats: ListenerStats | null,
+    private readonly state: SessionState,
+    /** Called when a reply says the upstream stopped being a usable master. */
+    private readonly onTrouble: (errorCode: string) => void,
   ) {}
 
+  /** Commands sent and not yet answered, the ambassador's own replayed commands included. */
   get pending(): number {
     return this.queue.length;
+  }
+
+  /** Commands of the client's still waiting for their replies. */
+  get clientPending(): number {
+    return this.queue.clientCount;
+  }
+
+  /** Whether replies for the ambassador's own commands are due (then replies are handled frame by frame). */
+  get internalPending(): boolean {
+    return this.queue.internalCount > 0;
   }
 
   get subscribed(): boolean {
     return this.channels + this.patterns + this.shardChannels > 0;
   }
 
-  /** A complete request frame was scanned; it is about to be sent upstream at `now`. */
-  onRequest(s: RespScanner, now: number): void {
+  /**
+   * A complete request frame for command `id` was scanned; it is about to be sent upstream at
+   * `now`. `args` are its decoded arguments when SessionState needs them.
+   */
+  onRequest(s: RespScanner, id: number, now: number, args: Buffer[] | null): void {
     const argc = s.frameCount;
     if (argc <= 0) {
       // Redis ignores empty commands without a reply, but they still use up a CLIENT REPLY SKIP.
       if (this.replyMode === REPLY_SKIP_NEXT) this.replyMode = REPLY_ON;
       return;
     }
-    const id = this.index.lookup(s);
     if (this.stats !== null) this.stats.commands[id]!++;
+    if (!this.inMulti) this.state.onSent(id, args);
+    else if (id === this.ids.exec || id === this.ids.discard) this.state.onSent(id, null);
     if (this.silenced(id, s, argc)) return;
 
     let kind = K_PLAIN;
@@ -140,7 +165,7 @@ export class ReplyMatcher {
     } else if (id === this.ids.multi) {
       this.inMulti = true;
     } else {
-      kind = this.ids.kinds.get(id) ?? (this.index.blocking[id] === 1 || this.isBlockingRead(id, s) ? K_BLOCKING : K_PLAIN);
+      kind = this.ids.kinds.get(id) ?? (this.ids.blocking[id] === 1 || this.isBlockingRead(id, s) ? K_BLOCKING : K_PLAIN);
       if (kind >= K_SUBSCRIBE && kind <= K_SUNSUBSCRIBE) {
         if (argc >= 2) replies = argc - 1;
         else if (kind === K_UNSUBSCRIBE || kind === K_PUNSUBSCRIBE || kind === K_SUNSUBSCRIBE) replies = -1;
@@ -149,15 +174,56 @@ export class ReplyMatcher {
         arg = CommandIndex.tokenIs(s, 1, '3') ? 3 : CommandIndex.tokenIs(s, 1, '2') ? 2 : 0;
       }
     }
-    this.queue.push(id, now, replies, kind, arg);
+    this.queue.push(id, now, replies, kind, arg, args);
   }
 
-  /** A complete reply frame was scanned at `now`. */
-  onReply(s: RespScanner, now: number): void {
+  /**
+   * Queues the ambassador's own commands, written to a fresh upstream connection before anything
+   * the client sent: their replies are consumed here and never reach the client.
+   */
+  replayFirst(commands: readonly ReplayCommand[], now: number): void {
+    for (let k = commands.length - 1; k >= 0; k--) {
+      const c = commands[k]!;
+      const kind = this.ids.kinds.get(c.cmd) ?? K_PLAIN;
+      const arg = kind === K_HELLO ? this.protocolAfterHello : 0;
+      this.queue.unshiftInternal(c.cmd, now, c.replies, kind, arg);
+    }
+  }
+
+  /** Queues an internal command right behind the last queued client command. */
+  pushInternal(cmd: number, now: number): void {
+    this.queue.pushInternal(cmd, now, 1, K_PLAIN, 0);
+  }
+
+  /** RESP version a replayed HELLO restores: the one the client negotiated. */
+  private protocolAfterHello = 2;
+
+  /**
+   * The upstream connection is gone. Returns how many of the client's commands were waiting (each
+   * is owed an error); the new connection starts in RESP2 with no subscriptions, as Redis does.
+   */
+  connectionLost(): number {
+    const owed = this.queue.clientCount;
+    this.queue.clear();
+    this.protocolAfterHello = this.protocol;
+    this.protocol = 2;
+    this.channels = 0;
+    this.patterns = 0;
+    this.shardChannels = 0;
+    this.monitoring = false;
+    return owed;
+  }
+
+  /**
+   * A complete reply frame was scanned at `now`. Returns true when the frame answered one of the
+   * ambassador's own commands and must not reach the client.
+   */
+  onReply(s: RespScanner, now: number): boolean {
     const t = s.frameType;
     if (t === RESP_TYPE.PUSH) {
-      if (!this.confirmation(s, now)) this.unsolicited(this.pushKind(s));
-      return;
+      const answered = this.confirmation(s, now);
+      if (answered < 0) this.unsolicited(this.pushKind(s));
+      return answered === 1;
     }
     if (t === RESP_TYPE.ARRAY && this.protocol === 2 && s.tokenCount >= 3) {
       // RESP2 has no push type: while subscribed, messages and confirmations are plain arrays.
@@ -166,27 +232,35 @@ export class ReplyMatcher {
         const kind = this.pushKind(s);
         if (kind === PUSH_MESSAGE || kind === PUSH_PMESSAGE || kind === PUSH_SMESSAGE) {
           this.unsolicited(kind);
-          return;
+          return false;
         }
-        if (this.confirmation(s, now)) return;
+        const answered = this.confirmation(s, now);
+        if (answered >= 0) return answered === 1;
       }
     }
     if (this.monitoring && t === RESP_TYPE.SIMPLE && isMonitorLine(s)) {
       this.unsolicited(PUSH_MONITOR);
-      return;
+      return false;
     }
     if (this.queue.length === 0) {
       this.unsolicited(PUSH_OTHER);
-      return;
+      return false;
     }
     const isError = t === RESP_TYPE.ERROR || t === RESP_TYPE.BLOB_ERROR;
-    const kind = this.queue.headKind;
+    const q = this.queue;
+    const kind = q.headKind;
+    const internal = q.headInternal;
     if (!isError) {
-      if (kind === K_HELLO && this.queue.headArg !== 0) this.protocol = this.queue.headArg;
+      if (kind === K_HELLO && q.headArg !== 0) this.protocol = q.headArg;
       else if (kind === K_MONITOR) this.monitoring = true;
       else if (kind === K_RESET) this.resetModes();
+      if (!internal) this.state.onSucceeded(q.headCmd, q.headExtra);
     }
-    this.complete(now, isError ? errorCode(s) : -1);
+    const code = isError ? errorCode(s) : -1;
+    if (internal) q.shift();
+    else this.complete(now, code);
+    if (code >= 0 && TROUBLE.has(code)) this.onTrouble(ERROR_CODES[code]!);
+    return internal;
   }
 
   /**
@@ -219,9 +293,9 @@ export class ReplyMatcher {
     }
   }
 
-  /** Every pending command gets an error of the caller's choosing; returns how many there were. */
+  /** Every pending command is dropped; returns how many of them were the client's. */
   abandonPending(): number {
-    const n = this.queue.length;
+    const n = this.queue.clientCount;
     this.queue.clear();
     return n;
   }
@@ -245,10 +319,11 @@ export class ReplyMatcher {
   /**
    * A subscribe-family confirmation ([p|s][un]subscribe, channel, count). Updates the
    * subscription counts, and answers the head command when it is of that family.
-   * Returns false when the frame is no confirmation.
+   * Returns -1 when the frame is no confirmation, 1 when it answered an internal (replayed)
+   * command, 0 otherwise.
    */
-  private confirmation(s: RespScanner, now: number): boolean {
-    if (s.tokenCount < 3) return false;
+  private confirmation(s: RespScanner, now: number): number {
+    if (s.tokenCount < 3) return -1;
     let kind = -1;
     for (let k = K_SUBSCRIBE; k <= K_SUNSUBSCRIBE; k++) {
       if (CommandIndex.tokenIs(s, 0, CONFIRMATION[k]!)) {
@@ -256,7 +331,7 @@ export class ReplyMatcher {
         break;
       }
     }
-    if (kind < 0) return false;
+    if (kind < 0) return -1;
     const count = tokenInteger(s, 2);
     const before = kind === K_UNSUBSCRIBE ? this.channels : kind === K_PUNSUBSCRIBE ? this.patterns : this.shardChannels;
     // The count is the connection's total: channels + patterns (shard channels are their own).
@@ -269,12 +344,16 @@ export class ReplyMatcher {
     if (q.length === 0 || q.headKind !== kind) {
       // e.g. the server dropping shard channels on its own after a slot moved.
       this.unsolicited(PUSH_OTHER);
-      return true;
+      return 0;
     }
     if (q.headReplies === -1) q.headReplies = Math.max(1, before);
     q.headReplies = q.headReplies - 1;
-    if (q.headReplies <= 0) this.complete(now, -1);
-    return true;
+    const internal = q.headInternal;
+    if (q.headReplies <= 0) {
+      if (internal) q.shift();
+      else this.complete(now, -1);
+    }
+    return internal ? 1 : 0;
   }
 
   private pushKind(s: RespScanner): number {

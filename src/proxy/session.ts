@@ -8,6 +8,12 @@
  * Data flows one way per direction: client socket → request scanner → matcher → upstream socket,
  * and upstream socket → reply scanner → matcher → client socket. Each direction has
  * backpressure: when one side's write buffer is full, the other side's reading pauses.
+ *
+ * When the upstream connection is lost (or the listener's master moves), the client connection
+ * stays open: every command in flight gets an error (it may or may not have run; it is never
+ * retried), a new upstream connection is made, the client's connection state is replayed on it
+ * (SessionState) and the client's next commands go there. AMBASSADOR_ON_UPSTREAM_LOSS=close
+ * closes the client instead, as socat does.
  */
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -15,9 +21,11 @@ import type { UpstreamAddress } from '../config/address.js';
 import type { ListenerSpec } from '../config/listenerContract.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandIndex } from '../resp/commandIndex.js';
+import { decodeCommand } from '../resp/commandCodec.js';
 import { RespScanner, type FrameSink, type ScannerLimits } from '../resp/scanner.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
 import { ReplyMatcher, type SpecialIds } from './replyMatcher.js';
+import { SessionState, TRANSACTION_POISON, type StateIds } from './sessionState.js';
 import { connectUpstream, type ConnectHandle, type UpstreamUnreachable } from './upstreamConnector.js';
 
 export interface SessionContext {
@@ -25,6 +33,7 @@ export interface SessionContext {
   readonly log: Logger;
   readonly index: CommandIndex;
   readonly ids: SpecialIds;
+  readonly stateIds: StateIds;
   /** Connection-level counters; always kept. */
   readonly stats: ListenerStats;
   /** Per-command counting (commands, latency, errors, bytes); off with AMBASSADOR_METRICS=off. */
@@ -32,9 +41,13 @@ export interface SessionContext {
   readonly limits: ScannerLimits;
   readonly connectTimeoutMs: number;
   readonly connectWindowMs: number;
+  readonly unavailableWaitMs: number;
   readonly maxPendingCommands: number;
-  /** Where a new session connects. */
-  upstream(): UpstreamAddress;
+  readonly onUpstreamLoss: 'reconnect' | 'close';
+  /** Where sessions connect now (null while no master is known). */
+  upstream(): UpstreamAddress | null;
+  /** Tell the listener's selector that this session saw the upstream fail or stop being master. */
+  suspect(reason: string): void;
 }
 
 export const UPSTREAM_LOST_ERROR = '-ERR upstream connection lost; command may or may not have run\r\n';
@@ -42,31 +55,52 @@ export const UPSTREAM_LOST_ERROR = '-ERR upstream connection lost; command may o
 // Reasons the client's reading is paused; reading resumes when none is left.
 const PAUSE_UPSTREAM_FULL = 1;
 const PAUSE_TOO_MANY_PENDING = 2;
-const PAUSE_CONNECTING = 4;
+const PAUSE_NO_UPSTREAM = 4;
 const PAUSE_STOPPED = 8;
 
-/** Bytes a client may send before its upstream is connected, before its reading pauses. */
+/** Bytes a client may send while it has no upstream, before its reading pauses. */
 const EARLY_BUFFER_LIMIT = 1024 * 1024;
+/** Largest partial request kept to recover a state command's arguments (SUBSCRIBE to many channels). */
+const PARTIAL_FRAME_LIMIT = 1024 * 1024;
+
+const PHASE_CONNECTING = 0; // first connection
+const PHASE_CONNECTED = 1;
+const PHASE_RECONNECTING = 2;
+const PHASE_CLOSED = 3;
 
 export class Session {
   private upstream: net.Socket | null = null;
   private upstreamAddr: UpstreamAddress | null = null;
   private connecting: ConnectHandle | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private phase = PHASE_CONNECTING;
+  /** Client bytes waiting for an upstream connection. */
   private early: Buffer[] = [];
   private earlyBytes = 0;
   private readonly requests: RespScanner;
-  private readonly replies: RespScanner;
+  private replies: RespScanner;
   private readonly matcher: ReplyMatcher;
+  private readonly state: SessionState;
   private paused = 0;
   private clientEnded = false;
-  private closed = false;
+  private quitting = false;
   private draining = false;
   /** A client protocol error, sent once the replies to its earlier commands are out. */
   private fatal: string | null = null;
-  /** The chunk a scanner is reading, so a protocol error can still forward its valid prefix. */
-  private feeding: Buffer | null = null;
   /** Timestamp shared by every frame of the chunk being scanned (one clock read per chunk). */
   private now = 0;
+  // Request side: the chunk being scanned, how much of it is already sent, where its last frame ended,
+  // and the bytes of a frame begun in earlier chunks (to decode state commands).
+  private reqChunk: Buffer | null = null;
+  private reqSent = 0;
+  private reqFrameStart = 0;
+  private reqPartial: Buffer[] | null = [];
+  private reqPartialBytes = 0;
+  // Reply side, frame by frame while replies to replayed commands are due: what is not sent yet.
+  private replyChunk: Buffer | null = null;
+  private replyByFrame = false;
+  private replySent = 0;
+  private replyHeld: Buffer | null = null;
   private readonly log: Logger;
 
   constructor(
@@ -75,21 +109,20 @@ export class Session {
     private readonly onClosed: (s: Session) => void,
   ) {
     this.log = ctx.log;
-    this.matcher = new ReplyMatcher(ctx.index, ctx.ids, ctx.perCommand ? ctx.stats : null);
+    this.state = new SessionState(ctx.stateIds);
+    this.matcher = new ReplyMatcher(ctx.ids, ctx.perCommand ? ctx.stats : null, this.state, (code) =>
+      ctx.suspect(`a client got -${code}`),
+    );
     const requestSink: FrameSink = {
-      onFrame: (s) => this.matcher.onRequest(s, this.now),
+      onFrame: (s, end) => this.onRequestFrame(s, end),
       onProtocolError: (message, goodEnd) => this.onClientProtocolError(message, goodEnd),
     };
-    const replySink: FrameSink = {
-      onFrame: (s) => this.matcher.onReply(s, this.now),
-      onProtocolError: (message, goodEnd) => this.onUpstreamProtocolError(message, goodEnd),
-    };
     this.requests = new RespScanner('request', requestSink, ctx.limits);
-    this.replies = new RespScanner('reply', replySink, ctx.limits);
+    this.replies = this.newReplyScanner();
   }
 
   get pendingCommands(): number {
-    return this.matcher.pending;
+    return this.matcher.clientPending;
   }
 
   start(): void {
@@ -101,45 +134,94 @@ export class Session {
     c.on('error', (err) => this.onClientError(err));
     c.on('close', () => this.onClientClose());
     c.on('drain', () => this.upstream?.resume());
-    this.connect();
+    this.connect(this.ctx.connectWindowMs);
   }
 
   /** Shutdown: read no more commands, close once the replies in flight have been delivered. */
   drain(): void {
-    if (this.closed || this.draining) return;
+    if (this.phase === PHASE_CLOSED || this.draining) return;
     this.draining = true;
     this.pauseClient(PAUSE_STOPPED, true);
-    if (this.matcher.pending === 0 || this.upstream === null) this.closeBoth();
+    if (this.matcher.clientPending === 0 || this.phase !== PHASE_CONNECTED) this.closeBoth();
   }
 
   /** Ends the session at once (shutdown timeout). */
   destroy(): void {
-    this.connecting?.cancel();
+    this.stopConnecting();
     this.upstream?.destroy();
     this.client.destroy();
+  }
+
+  /** The listener's master changed: a session on another upstream moves to it. */
+  upstreamChanged(reason: string): void {
+    if (this.phase !== PHASE_CONNECTED) return; // a (re)connect in progress asks for the address anyway
+    const next = this.ctx.upstream();
+    if (next !== null && next.url === this.upstreamAddr?.url) return;
+    this.lose(new Error(`master moved (${reason})`));
   }
 
   // --- client → upstream ---------------------------------------------------------------
 
   private onClientData(chunk: Buffer): void {
-    if (this.fatal !== null || this.closed) return;
+    if (this.fatal !== null || this.phase === PHASE_CLOSED) return;
     if (this.ctx.perCommand) this.ctx.stats.bytesIn += chunk.length;
     this.now = performance.now();
-    this.feeding = chunk;
+    this.reqChunk = chunk;
+    this.reqSent = 0;
+    this.reqFrameStart = 0;
     this.requests.feed(chunk);
-    this.feeding = null;
-    if (this.requests.failed) return; // the valid prefix was forwarded by onClientProtocolError
-    this.sendUp(chunk);
+    this.reqChunk = null;
+    if (this.requests.failed) return; // the valid prefix was sent by onClientProtocolError
+    this.sendUp(this.reqSent === 0 ? chunk : chunk.subarray(this.reqSent));
+    if (!this.requests.atBoundary) this.keepPartial(chunk.subarray(this.reqFrameStart));
     if (this.matcher.pending > this.ctx.maxPendingCommands) this.pauseClient(PAUSE_TOO_MANY_PENDING, true);
+  }
+
+  private onRequestFrame(s: RespScanner, end: number): void {
+    const chunk = this.reqChunk!;
+    const id = s.frameCount > 0 ? this.ctx.index.lookup(s) : 0;
+    let args: Buffer[] | null = null;
+    if (s.frameCount > 0 && !this.matcher.inMulti && this.state.needsArgs(id)) {
+      const frame = this.frameBytes(chunk, end);
+      if (frame !== null) args = decodeCommand(frame);
+      else this.log.warn('command too large to remember for replay', { listener: this.ctx.listener.name });
+    }
+    this.matcher.onRequest(s, id, this.now, args);
+    if (id === this.ctx.ids.quit) this.quitting = true; // the upstream's close that follows is no loss
+    if (id === this.ctx.stateIds.multi && this.state.watchLost && this.matcher.inMulti) {
+      // The WATCHes this transaction relies on were on the lost connection: make its EXEC fail.
+      this.state.watchLost = false;
+      this.sendUp(chunk.subarray(this.reqSent, end));
+      this.sendUp(TRANSACTION_POISON);
+      this.reqSent = end;
+      this.matcher.pushInternal(0, this.now);
+    }
+    this.reqFrameStart = end;
+    this.reqPartial = [];
+    this.reqPartialBytes = 0;
+  }
+
+  /** A copy of the frame that just ended at `end` (it may have begun in earlier chunks). */
+  private frameBytes(chunk: Buffer, end: number): Buffer | null {
+    if (this.reqPartial === null) return null;
+    if (this.reqPartial.length === 0) return Buffer.from(chunk.subarray(this.reqFrameStart, end));
+    return Buffer.concat([...this.reqPartial, chunk.subarray(0, end)]);
+  }
+
+  private keepPartial(bytes: Buffer): void {
+    if (this.reqPartial === null) return;
+    this.reqPartialBytes += bytes.length;
+    if (this.reqPartialBytes > PARTIAL_FRAME_LIMIT) this.reqPartial = null;
+    else this.reqPartial.push(bytes);
   }
 
   private sendUp(chunk: Buffer): void {
     if (chunk.length === 0) return;
     const up = this.upstream;
-    if (up === null) {
+    if (up === null || this.phase !== PHASE_CONNECTED) {
       this.early.push(chunk);
       this.earlyBytes += chunk.length;
-      if (this.earlyBytes > EARLY_BUFFER_LIMIT) this.pauseClient(PAUSE_CONNECTING, true);
+      if (this.earlyBytes > EARLY_BUFFER_LIMIT) this.pauseClient(PAUSE_NO_UPSTREAM, true);
       return;
     }
     if (!up.write(chunk)) this.pauseClient(PAUSE_UPSTREAM_FULL, true);
@@ -150,9 +232,8 @@ export class Session {
     this.ctx.stats.clientProtocolErrors++;
     this.log.warn('client protocol error', { listener: this.ctx.listener.name, client: this.peer(), error: message });
     this.fatal = message;
-    // The chunk being fed is the one holding the error; its valid prefix still goes upstream.
-    const chunk = this.feeding;
-    if (chunk !== null && goodEnd > 0) this.sendUp(chunk.subarray(0, goodEnd));
+    const chunk = this.reqChunk;
+    if (chunk !== null && goodEnd > this.reqSent) this.sendUp(chunk.subarray(this.reqSent, goodEnd));
     this.pauseClient(PAUSE_STOPPED, true);
     this.finishIfDone();
   }
@@ -160,7 +241,7 @@ export class Session {
   private onClientEnd(): void {
     this.clientEnded = true;
     // Half-close, as socat does: the upstream still answers what was sent, then closes.
-    if (this.upstream !== null && this.fatal === null) this.upstream.end();
+    if (this.upstream !== null && this.phase === PHASE_CONNECTED && this.fatal === null) this.upstream.end();
   }
 
   private onClientError(err: Error): void {
@@ -168,9 +249,8 @@ export class Session {
   }
 
   private onClientClose(): void {
-    this.closed = true;
-    this.connecting?.cancel();
-    this.connecting = null;
+    this.phase = PHASE_CLOSED;
+    this.stopConnecting();
     this.upstream?.destroy();
     this.early = [];
     this.onClosed(this);
@@ -183,77 +263,164 @@ export class Session {
     else if (before !== 0 && this.paused === 0) this.client.resume();
   }
 
-  // --- upstream → client ---------------------------------------------------------------
+  // --- connecting ----------------------------------------------------------------------
 
-  private connect(): void {
-    const addr = this.ctx.upstream();
-    this.upstreamAddr = addr;
+  private connect(windowMs: number): void {
     this.connecting = connectUpstream(
-      addr,
+      () => this.ctx.upstream(),
       {
         timeoutMs: this.ctx.connectTimeoutMs,
-        windowMs: this.ctx.connectWindowMs,
-        onAttemptFailed: () => this.ctx.stats.connectFailed(addr.url),
+        windowMs,
+        onAttemptFailed: (url) => this.ctx.stats.connectFailed(url),
       },
-      (err, socket) => {
+      (err, socket, addr) => {
         this.connecting = null;
         if (err !== null) this.onConnectFailed(err);
-        else this.onConnected(socket!);
+        else this.onConnected(socket!, addr!);
       },
     );
   }
 
-  private onConnected(up: net.Socket): void {
-    if (this.closed) {
+  private stopConnecting(): void {
+    this.connecting?.cancel();
+    this.connecting = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private onConnected(up: net.Socket, addr: UpstreamAddress): void {
+    if (this.phase === PHASE_CLOSED) {
       up.destroy();
       return;
     }
+    const reconnect = this.phase === PHASE_RECONNECTING;
     this.upstream = up;
+    this.upstreamAddr = addr;
+    this.phase = PHASE_CONNECTED;
     up.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     up.on('drain', () => this.pauseClient(PAUSE_UPSTREAM_FULL, false));
-    up.on('end', () => this.onUpstreamGone(null));
-    up.on('error', (err) => this.onUpstreamGone(err));
-    up.on('close', () => this.onUpstreamGone(null));
-    this.matcher.restamp(performance.now());
+    up.on('end', () => this.onUpstreamGone(up, null));
+    up.on('error', (err) => this.onUpstreamGone(up, err));
+    up.on('close', () => this.onUpstreamGone(up, null));
+    const now = performance.now();
+    this.matcher.restamp(now);
+    if (reconnect) {
+      const replay = this.state.replay(this.matcher.inMulti);
+      this.matcher.replayFirst(replay, now);
+      for (const c of replay) up.write(c.bytes);
+      this.ctx.stats.reconnects++;
+      this.log.info('upstream reconnected', {
+        listener: this.ctx.listener.name,
+        upstream: this.upstreamAddr.url,
+        replayed: replay.length,
+        waiting_commands: this.matcher.clientPending,
+      });
+    }
     const early = this.early;
     this.early = [];
     this.earlyBytes = 0;
     for (const chunk of early) this.sendUp(chunk);
-    this.pauseClient(PAUSE_CONNECTING, false);
+    this.pauseClient(PAUSE_NO_UPSTREAM, false);
     if (this.clientEnded && this.fatal === null) up.end();
-    if (this.draining && this.matcher.pending === 0) this.closeBoth();
+    if (this.draining && this.matcher.clientPending === 0) this.closeBoth();
     this.finishIfDone();
   }
 
   private onConnectFailed(err: UpstreamUnreachable): void {
-    if (this.closed) return;
-    this.log.warn('upstream unreachable', {
+    if (this.phase === PHASE_CLOSED) return;
+    const fields = {
       listener: this.ctx.listener.name,
       upstream: err.upstream,
       attempts: err.attempts,
       elapsed_ms: err.elapsedMs,
       error: err.cause.message,
-    });
-    // One error per command already sent, so a pipelining client is not left waiting; at least one.
+    };
     const line = `-ERR ${oneLine(err.message)}\r\n`;
-    const n = Math.max(1, this.matcher.abandonPending());
-    this.client.end(line.repeat(n));
-    this.client.destroySoon();
+    if (this.phase === PHASE_CONNECTING || this.draining || this.ctx.onUpstreamLoss === 'close') {
+      this.log.warn('upstream unreachable', fields);
+      // One error per command already sent, so a pipelining client is not left waiting; at least one.
+      const n = Math.max(1, this.matcher.abandonPending());
+      this.client.end(line.repeat(n));
+      this.client.destroySoon();
+      this.phase = PHASE_CLOSED;
+      return;
+    }
+    // Reconnecting: the client stays; what waited gets an answer now, and the search goes on.
+    this.log.warn('upstream still unavailable', fields);
+    const owed = this.matcher.abandonPending();
+    if (owed > 0) this.client.write(line.repeat(owed));
+    this.dropEarlyCompleteFrames();
+    this.pauseClient(PAUSE_NO_UPSTREAM, false);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.phase === PHASE_RECONNECTING) this.connect(this.ctx.unavailableWaitMs);
+    }, 1000);
+  }
+
+  /** Drops waiting bytes of commands already answered with an error; a partial frame stays. */
+  private dropEarlyCompleteFrames(): void {
+    const keep = this.requests.atBoundary ? 0 : this.reqPartialBytes;
+    if (keep === 0 || this.reqPartial === null) {
+      this.early = [];
+      this.earlyBytes = 0;
+      if (keep > 0) this.client.destroy(); // cannot tell where the partial frame starts: be honest and close
+      return;
+    }
+    this.early = [...this.reqPartial];
+    this.earlyBytes = keep;
+  }
+
+  // --- upstream → client ---------------------------------------------------------------
+
+  private newReplyScanner(): RespScanner {
+    const sink: FrameSink = {
+      onFrame: (s, end) => {
+        const internal = this.matcher.onReply(s, this.now);
+        if (this.replyByFrame) this.replyFrame(end, internal);
+      },
+      onProtocolError: (message, goodEnd) => this.onUpstreamProtocolError(message, goodEnd),
+    };
+    return new RespScanner('reply', sink, this.ctx.limits);
   }
 
   private onUpstreamData(chunk: Buffer): void {
     this.now = performance.now();
-    this.feeding = chunk;
+    this.replyChunk = chunk;
+    // Replies to replayed commands are cut out frame by frame; otherwise whole chunks go through.
+    this.replyByFrame = this.matcher.internalPending || this.replyHeld !== null;
+    this.replySent = 0;
     this.replies.feed(chunk);
-    this.feeding = null;
-    if (this.replies.failed) return;
-    if (this.ctx.perCommand) this.ctx.stats.bytesOut += chunk.length;
-    if (!this.client.write(chunk)) this.upstream!.pause();
+    this.replyChunk = null;
+    if (this.replies.failed || this.upstream === null) return;
+    if (this.replyByFrame) {
+      if (this.replySent < chunk.length) {
+        const rest = chunk.subarray(this.replySent);
+        this.replyHeld = this.replyHeld === null ? rest : Buffer.concat([this.replyHeld, rest]);
+      }
+    } else {
+      this.toClient(chunk);
+    }
     if (this.paused & PAUSE_TOO_MANY_PENDING && this.matcher.pending <= this.ctx.maxPendingCommands >> 1) {
       this.pauseClient(PAUSE_TOO_MANY_PENDING, false);
     }
     this.finishIfDone();
-    if (this.draining && this.matcher.pending === 0) this.closeBoth();
+    if (this.draining && this.matcher.clientPending === 0) this.closeBoth();
+  }
+
+  private replyFrame(end: number, internal: boolean): void {
+    const chunk = this.replyChunk!;
+    if (!internal) {
+      if (this.replyHeld !== null) this.toClient(this.replyHeld);
+      this.toClient(chunk.subarray(this.replySent, end));
+    }
+    this.replyHeld = null;
+    this.replySent = end;
+  }
+
+  private toClient(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (this.ctx.perCommand) this.ctx.stats.bytesOut += bytes.length;
+    if (!this.client.write(bytes)) this.upstream?.pause();
   }
 
   private onUpstreamProtocolError(message: string, goodEnd: number): void {
@@ -264,52 +431,73 @@ export class Session {
       error: message,
     });
     // What the upstream sent cannot be delimited any more, so nothing more can be answered.
-    const chunk = this.feeding;
-    if (chunk !== null && goodEnd > 0) this.client.write(chunk.subarray(0, goodEnd));
+    const chunk = this.replyChunk;
+    if (chunk !== null && !this.replyByFrame && goodEnd > 0) this.toClient(chunk.subarray(0, goodEnd));
     this.matcher.abandonPending();
     this.upstream?.destroy();
+    this.upstream = null;
     this.client.destroySoon();
   }
 
-  private onUpstreamGone(err: Error | null): void {
-    const up = this.upstream;
-    if (up === null || this.closed) return;
+  private onUpstreamGone(up: net.Socket, err: Error | null): void {
+    if (up !== this.upstream || this.phase === PHASE_CLOSED) return;
+    this.lose(err ?? new Error('closed by upstream'));
+  }
+
+  /** The upstream connection is gone (or abandoned for a new master). */
+  private lose(err: Error): void {
+    const up = this.upstream!;
     this.upstream = null;
     up.removeAllListeners();
     up.on('error', () => {});
     up.destroy();
-    const pending = this.matcher.pending;
-    if (err !== null || pending > 0) {
+    const owed = this.matcher.clientPending;
+    const quiet = owed === 0 && (this.clientEnded || this.quitting || this.fatal !== null || this.draining);
+    if (!quiet) {
       this.log.warn('upstream connection lost', {
         listener: this.ctx.listener.name,
         upstream: this.upstreamAddr?.url,
-        pending,
-        error: err?.message ?? 'closed by upstream',
+        pending: owed,
+        error: err.message,
       });
     }
-    const n = this.matcher.abandonPending();
+    // A reply cut in half has partly reached the client: only closing is honest then.
+    const cut = !this.replies.atBoundary && !this.replyByFrame;
+    const canStay =
+      this.ctx.onUpstreamLoss === 'reconnect' && !this.clientEnded && !this.quitting && !this.draining && this.fatal === null && !cut;
+    this.matcher.connectionLost();
+    this.replies = this.newReplyScanner();
+    this.replyHeld = null;
     if (this.client.writableEnded) return; // we were closing it anyway
-    // Unanswered commands each get an error, unless a reply was cut in half (then only closing is honest).
-    if (n > 0 && this.replies.atBoundary && this.fatal === null) this.client.write(UPSTREAM_LOST_ERROR.repeat(n));
-    if (this.fatal !== null) this.client.write(`-${this.fatal}\r\n`);
-    this.client.end();
-    this.client.destroySoon();
+    if (owed > 0 && !cut) this.client.write(UPSTREAM_LOST_ERROR.repeat(owed));
+    if (!canStay) {
+      if (this.fatal !== null) this.client.write(`-${this.fatal}\r\n`);
+      this.phase = PHASE_CLOSED;
+      this.client.end();
+      this.client.destroySoon();
+      return;
+    }
+    if (this.state.watching) this.state.watchLost = true;
+    this.ctx.suspect(`a client's upstream connection was lost: ${err.message}`);
+    this.phase = PHASE_RECONNECTING;
+    this.connect(this.ctx.unavailableWaitMs);
   }
 
   /** After a client protocol error: once earlier commands are answered, send the error and close. */
   private finishIfDone(): void {
-    if (this.fatal === null || this.matcher.pending > 0) return;
+    if (this.fatal === null || this.matcher.clientPending > 0) return;
     const message = this.fatal;
-    this.connecting?.cancel();
-    this.connecting = null;
-    this.upstream?.destroy();
+    this.stopConnecting();
+    const up = this.upstream;
     this.upstream = null;
+    up?.destroy();
+    this.phase = PHASE_CLOSED;
     this.client.end(`-${message}\r\n`);
     this.client.destroySoon();
   }
 
   private closeBoth(): void {
-    this.connecting?.cancel();
+    this.stopConnecting();
     this.upstream?.end();
     this.client.end();
     this.client.destroySoon();

@@ -10,7 +10,7 @@ export interface ConnectOptions {
   readonly timeoutMs: number;
   readonly windowMs: number;
   /** Called for every failed attempt (for the connect-failures counter). */
-  readonly onAttemptFailed?: (err: Error) => void;
+  readonly onAttemptFailed?: (upstream: string, err: Error) => void;
 }
 
 export interface ConnectHandle {
@@ -28,10 +28,13 @@ export class UpstreamUnreachable extends Error {
   }
 }
 
+/** Where to connect; asked again before every attempt, since a failover may move it. */
+export type AddressSource = () => UpstreamAddress | null;
+
 export function connectUpstream(
-  addr: UpstreamAddress,
+  source: AddressSource,
   opts: ConnectOptions,
-  done: (err: UpstreamUnreachable | null, socket: net.Socket | null) => void,
+  done: (err: UpstreamUnreachable | null, socket: net.Socket | null, addr: UpstreamAddress | null) => void,
 ): ConnectHandle {
   const started = Date.now();
   let attempts = 0;
@@ -39,8 +42,15 @@ export function connectUpstream(
   let timer: NodeJS.Timeout | null = null;
   let cancelled = false;
 
+  let lastUrl = 'no master known';
   const attempt = (): void => {
     attempts++;
+    const addr = source();
+    if (addr === null) {
+      retryOrGiveUp(new Error('no master is known for this listener yet'));
+      return;
+    }
+    lastUrl = addr.url;
     const s = net.connect({ host: addr.host, port: addr.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
     socket = s;
     s.setTimeout(opts.timeoutMs);
@@ -49,14 +59,8 @@ export function connectUpstream(
       s.on('error', () => {});
       s.destroy();
       if (cancelled) return;
-      opts.onAttemptFailed?.(err);
-      const elapsed = Date.now() - started;
-      const delay = Math.min(1000, 50 * 2 ** (attempts - 1));
-      if (elapsed + delay >= opts.windowMs) {
-        done(new UpstreamUnreachable(addr.url, attempts, elapsed, err), null);
-        return;
-      }
-      timer = setTimeout(attempt, delay);
+      opts.onAttemptFailed?.(addr.url, err);
+      retryOrGiveUp(err);
     };
     s.once('error', fail);
     s.once('timeout', () => fail(Object.assign(new Error(`connect timed out after ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
@@ -67,8 +71,18 @@ export function connectUpstream(
         s.destroy();
         return;
       }
-      done(null, s);
+      done(null, s, addr);
     });
+  };
+
+  const retryOrGiveUp = (err: Error): void => {
+    const elapsed = Date.now() - started;
+    const delay = Math.min(1000, 50 * 2 ** (attempts - 1));
+    if (elapsed + delay >= opts.windowMs) {
+      done(new UpstreamUnreachable(lastUrl, attempts, elapsed, err), null, null);
+      return;
+    }
+    timer = setTimeout(attempt, delay);
   };
 
   attempt();

@@ -28,7 +28,13 @@ describe('the socat contract', () => {
   it('turns a Docker link into exactly one listener, ignoring _ADDR/_PORT/_PROTO/_NAME and <NAME>_PORT', () => {
     const { listeners, notes } = listenersFromEnv(DOCKER_LINK_ENV);
     expect(listeners).toEqual([
-      { name: 'redis:6379', port: 6379, upstreams: [{ host: '172.17.0.2', port: 6379, url: 'tcp://172.17.0.2:6379' }], source: 'REDIS_PORT_6379_TCP' },
+      {
+        name: 'redis:6379',
+        port: 6379,
+        upstreams: [{ host: '172.17.0.2', port: 6379, url: 'tcp://172.17.0.2:6379' }],
+        sentinel: null,
+        source: 'REDIS_PORT_6379_TCP',
+      },
     ]);
     expect(notes).toEqual([]);
   });
@@ -88,6 +94,51 @@ describe('the socat contract', () => {
 
   it('returns no listeners for an environment without the contract', () => {
     expect(listenersFromEnv({ HOME: '/', REDIS_PORT: 'tcp://1.2.3.4:6379' }).listeners).toEqual([]);
+  });
+});
+
+describe('failover extensions (values socat never accepted)', () => {
+  it('reads tcp://a,tcp://b as an ordered candidate list', () => {
+    const { listeners } = listenersFromEnv({ REDIS_PORT_6379_TCP: 'tcp://10.0.0.5:6379,tcp://10.0.0.6:6380' });
+    expect(listeners[0]!.upstreams.map((u) => u.url)).toEqual(['tcp://10.0.0.5:6379', 'tcp://10.0.0.6:6380']);
+  });
+
+  it('refuses a candidate named twice', () => {
+    expect(errorOf({ REDIS_PORT_6379_TCP: 'tcp://h:1,tcp://h:1' })).toContain('appears twice');
+  });
+
+  it('defines a listener by a _SENTINEL variable alone', () => {
+    const { listeners } = listenersFromEnv({ REDIS_PORT_6379_SENTINEL: 'mymaster@10.0.0.7:26379,[fd00::8]:26380' });
+    expect(listeners).toEqual([
+      {
+        name: 'redis:6379',
+        port: 6379,
+        upstreams: [],
+        sentinel: { masterName: 'mymaster', sentinels: [{ host: '10.0.0.7', port: 26379 }, { host: 'fd00::8', port: 26380 }] },
+        source: 'REDIS_PORT_6379_SENTINEL',
+      },
+    ]);
+  });
+
+  it('lets Sentinel take over a port that a _TCP variable also names, with a note', () => {
+    const { listeners, notes } = listenersFromEnv({
+      REDIS_PORT_6379_TCP: 'tcp://172.17.0.2:6379',
+      REDIS_PORT_6379_SENTINEL: 'mymaster@10.0.0.7:26379',
+    });
+    expect(listeners).toHaveLength(1);
+    expect(listeners[0]!.sentinel?.masterName).toBe('mymaster');
+    expect(notes.join()).toContain('REDIS_PORT_6379_TCP ignored for port 6379');
+  });
+
+  it.each([
+    ['10.0.0.7:26379', 'is not <master-name>@'],
+    ['mymaster@', 'is not <master-name>@'],
+    ['mymaster@10.0.0.7', 'is not <host>:<port>'],
+    ['mymaster@:26379', 'empty host'],
+  ])('REDIS_PORT_6379_SENTINEL=%s is refused', (value, expected) => {
+    const msg = errorOf({ REDIS_PORT_6379_SENTINEL: value });
+    expect(msg).toContain('REDIS_PORT_6379_SENTINEL');
+    expect(msg).toContain(expected);
   });
 });
 

@@ -16,10 +16,21 @@ THE CONTRACT (same as svendowideit/ambassador)
   with different targets, a bad port, an empty host or no listener at all stop the start with
   exit code 2 and a message naming the variable.
 
+FAILOVER (values socat never accepted, so nothing that worked with socat changes meaning)
+  REDIS_PORT_6379_TCP=tcp://10.0.0.5:6379,tcp://10.0.0.6:6379
+      candidates in order; traffic goes to the one whose ROLE is master (never promotes anything)
+  REDIS_PORT_6379_SENTINEL=mymaster@10.0.0.7:26379,10.0.0.8:26379
+      ask these sentinels for master "mymaster" and follow +switch-master (replaces the _TCP value)
+  When the upstream connection drops or the master moves, clients stay connected: commands in
+  flight get "-ERR upstream connection lost; command may or may not have run" (never retried),
+  the next ones go to the new master after AUTH/HELLO/SELECT/CLIENT SETNAME/READONLY and
+  subscriptions are replayed. A MULTI or WATCH spanning the loss ends in -EXECABORT.
+
 FLAGS (each overrides the environment variable named beside it)
   --listen [NAME:]PORT        listen on PORT; NAME (default "redis") names it in metrics and logs
-  --upstream tcp://HOST:PORT  where the preceding --listen forwards; with any --listen the
-                              environment's *_PORT_*_TCP variables are not used
+  --upstream URL              where the preceding --listen forwards: tcp://HOST:PORT, a candidate
+                              list tcp://A:P,tcp://B:P, or sentinel://NAME@HOST:PORT[,HOST:PORT];
+                              with any --listen the environment's *_PORT_*_TCP variables are not used
   --admin HOST:PORT|off       admin HTTP (/metrics, /healthz, /readyz)   AMBASSADOR_ADMIN_ADDR  [0.0.0.0:9736]
   --bind HOST                 address the listeners bind               AMBASSADOR_BIND        [:: and 0.0.0.0]
   --log-level LEVEL           debug | info | warn | error               AMBASSADOR_LOG_LEVEL   [info]
@@ -33,6 +44,10 @@ FLAGS (each overrides the environment variable named beside it)
   --health-interval MS        PING each upstream this often             AMBASSADOR_HEALTH_INTERVAL_MS  [1000]
   --health-timeout MS         a PING unanswered this long fails         AMBASSADOR_HEALTH_TIMEOUT_MS   [1000]
   --health-failures N         failed PINGs in a row before "down"       AMBASSADOR_HEALTH_FAILURES     [2]
+  --on-upstream-loss MODE     reconnect (keep clients) | close (socat)  AMBASSADOR_ON_UPSTREAM_LOSS    [reconnect]
+  --unavailable-wait MS       commands wait this long for an upstream   AMBASSADOR_UNAVAILABLE_WAIT_MS [5000]
+                              after a loss, then get -ERR
+  --sentinel-poll MS          re-ask the sentinels this often           AMBASSADOR_SENTINEL_POLL_MS    [5000]
   -h, --help                  this text
   -V, --version               the version
 

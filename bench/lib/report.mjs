@@ -1,0 +1,409 @@
+// Turns the raw results into report.md, chart.svg and a README-ready performance section.
+import fs from 'node:fs';
+import path from 'node:path';
+import { chartSpec, renderSvg } from './chart.mjs';
+import { CONDS, TESTS } from './rb.mjs';
+import { TARGETS } from './targets.mjs';
+
+const median = (xs) => {
+  const v = xs.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const min = (xs) => { const v = xs.filter(Number.isFinite); return v.length ? Math.min(...v) : null; };
+const max = (xs) => { const v = xs.filter(Number.isFinite); return v.length ? Math.max(...v) : null; };
+
+function fmtRps(x) {
+  if (x == null) return '–';
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
+  if (x >= 1e4) return `${(x / 1e3).toFixed(0)}k`;
+  if (x >= 1e3) return `${(x / 1e3).toFixed(1)}k`;
+  return x.toFixed(0);
+}
+const fmtRatio = (x) => (x == null ? '–' : x.toFixed(2));
+const fmtPct = (x) => (x == null ? '–' : `${(x * 100).toFixed(0)}%`);
+const fmtMs = (x) => (x == null ? '–' : x.toFixed(3));
+const fmtUs = (x) => (x == null ? '–' : `${x >= 0 ? '+' : ''}${x.toFixed(0)} µs`);
+const mb = (kb) => (kb == null ? '–' : `${(kb / 1024).toFixed(1)} MB`);
+const condLabel = (id) => { const c = CONDS.find((x) => x.id === id); return c ? `-c ${c.c} -P ${c.P}` : id; };
+const tLabel = (id) => TARGETS.find((t) => t.id === id)?.label ?? id;
+
+/** Aggregate runs into cells: key cond|test|target -> stats over repetitions. */
+export function aggregate(raw) {
+  const cells = new Map();
+  for (const r of raw.runs) {
+    const k = `${r.cond}|${r.test}|${r.target}`;
+    if (!cells.has(k)) cells.set(k, []);
+    cells.get(k).push(r);
+  }
+  const out = new Map();
+  for (const [k, runs] of cells) {
+    const rps = runs.map((r) => r.rps);
+    const med = median(rps);
+    const cpuPerReq = runs.map((r) => (r.cpuS != null && !r.estimated ? (r.cpuS / r.n) * 1e6 : null));
+    out.set(k, {
+      runs: runs.length,
+      estimated: runs.filter((r) => r.estimated).length,
+      median: med, min: min(rps), max: max(rps),
+      relSpread: med ? (max(rps) - min(rps)) / med : null,
+      p50: median(runs.map((r) => r.p50Ms)), p99: median(runs.map((r) => r.p99Ms)),
+      avg: median(runs.map((r) => r.avgMs)),
+      cpuUsPerReq: median(cpuPerReq),
+      cpuS: runs.reduce((s, r) => s + (r.cpuS ?? 0), 0),
+      peakRssKb: max(runs.map((r) => r.peakRssKb)),
+      n: median(runs.map((r) => r.n)),
+    });
+  }
+  return out;
+}
+
+export function evaluate(raw, agg) {
+  const conds = raw.options.conds;
+  const tests = raw.options.tests;
+  const has = (t) => raw.options.targets.includes(t);
+  const get = (c, t, x) => agg.get(`${c}|${t}|${x}`);
+  const targets = [];
+
+  // 1. >= 0.90 x plain relay at -c 50, -P 1 and -P 16
+  if (has('amb-on') && has('relay')) {
+    for (const cid of ['c50-P1', 'c50-P16'].filter((c) => conds.includes(c))) {
+      const ratios = tests.map((t) => [t, (get(cid, t, 'amb-on')?.median ?? NaN) / (get(cid, t, 'relay')?.median ?? NaN)]).filter(([, r]) => Number.isFinite(r));
+      const worst = ratios.reduce((a, b) => (b[1] < a[1] ? b : a), ['', Infinity]);
+      const med = median(ratios.map((r) => r[1]));
+      targets.push({
+        name: `≥ 0.90 × plain Node relay, ${condLabel(cid)}`,
+        measured: `median ${fmtRatio(med)} over ${ratios.length} tests; worst ${fmtRatio(worst[1])} (${worst[0]})`,
+        met: ratios.length > 0 && worst[1] >= 0.9,
+        detail: ratios,
+      });
+    }
+  }
+  // 2. above socat's best repetition in every cell; steadier
+  if (has('amb-on') && has('socat')) {
+    let cells = 0;
+    let above = 0;
+    const misses = [];
+    const spreadsAmb = [];
+    const spreadsSocat = [];
+    for (const c of conds) {
+      for (const t of tests) {
+        const a = get(c, t, 'amb-on');
+        const s = get(c, t, 'socat');
+        if (!a || !s) continue;
+        cells++;
+        if (a.median > s.max) above++;
+        else misses.push(`${condLabel(c)} ${t}: ${fmtRps(a.median)} vs socat best ${fmtRps(s.max)}`);
+        spreadsAmb.push(a.relSpread);
+        spreadsSocat.push(s.relSpread);
+      }
+    }
+    targets.push({
+      name: 'above socat’s best repetition in every cell',
+      measured: `${above}/${cells} cells${misses.length ? `; below in: ${misses.slice(0, 6).join('; ')}${misses.length > 6 ? ' …' : ''}` : ''}`,
+      met: cells > 0 && above === cells,
+    });
+    const ma = median(spreadsAmb);
+    const ms = median(spreadsSocat);
+    targets.push({
+      name: 'far steadier than socat (median (max−min)/median over cells ≤ ½ of socat’s)',
+      measured: `ambassador ${fmtPct(ma)} vs socat ${fmtPct(ms)} (worst cell: ambassador ${fmtPct(max(spreadsAmb))}, socat ${fmtPct(max(spreadsSocat))})`,
+      met: ma != null && ms != null && raw.options.reps > 1 ? ma <= ms / 2 : null,
+      note: raw.options.reps > 1 ? null : 'needs ≥ 2 repetitions',
+    });
+  }
+  // 3. p50 added latency over direct, -c 1 -P 1
+  if (has('amb-on') && has('direct') && conds.includes('c1-P1')) {
+    const small = tests.filter((t) => !t.endsWith('16K'));
+    const deltas = tests.map((t) => [t, ((get('c1-P1', t, 'amb-on')?.p50 ?? NaN) - (get('c1-P1', t, 'direct')?.p50 ?? NaN)) * 1000]).filter(([, d]) => Number.isFinite(d));
+    const smallD = deltas.filter(([t]) => small.includes(t));
+    const worst = smallD.reduce((a, b) => (b[1] > a[1] ? b : a), ['', -Infinity]);
+    targets.push({
+      name: 'p50 added latency over direct ≤ 50 µs, -c 1 -P 1',
+      measured: `median ${fmtUs(median(smallD.map((d) => d[1])))}, worst ${fmtUs(worst[1])} (${worst[0]}) over the small-value tests; ` +
+        `16 KB: ${deltas.filter(([t]) => t.endsWith('16K')).map(([t, d]) => `${t} ${fmtUs(d)}`).join(', ') || '–'}`,
+      met: smallD.length > 0 && worst[1] <= 50,
+      detail: deltas,
+    });
+  }
+  // 4. memory
+  const idle = raw.memory?.idle?.find((m) => m.target === 'amb-on');
+  if (idle) {
+    targets.push({
+      name: `RSS ≤ 80 MB with ${idle.clients} idle clients`,
+      measured: `${mb(idle.peakRssKb)} peak (${mb(idle.baseRssKb)} before; ${idle.connected}/${idle.clients} connected${idle.error ? `; ${idle.error}` : ''})`,
+      met: idle.connected === idle.clients && idle.peakRssKb <= 80 * 1024,
+    });
+  }
+  const bp = raw.memory?.backpressure?.find((m) => m.target === 'amb-on');
+  if (bp) {
+    targets.push({
+      name: `RSS ≤ 256 MB while a client pipelines ${(bp.requestedBytes / 2 ** 30).toFixed(2)} GiB of GET replies it never reads`,
+      measured: `${mb(bp.peakRssKb)} peak over ${(bp.windowMs / 1000).toFixed(0)} s (${mb(bp.baseRssKb)} before); Redis held ${((bp.redisOmemBytes ?? 0) / 2 ** 20).toFixed(0)} MiB of the replies${bp.aborted ? '; ABORTED at the RSS cap' : ''}`,
+      met: !bp.aborted && bp.peakRssKb <= 256 * 1024,
+    });
+  }
+  return targets;
+}
+
+function throughputTables(raw, agg) {
+  const targets = raw.options.targets;
+  const has = (t) => targets.includes(t);
+  const lines = [];
+  for (const c of raw.options.conds) {
+    lines.push(`**${condLabel(c)}** — median rps [min–max over ${raw.options.reps} repetition${raw.options.reps > 1 ? 's' : ''}]`, '');
+    const ratioCols = [];
+    if (has('amb-on') && has('relay')) ratioCols.push(['on/relay', 'amb-on', 'relay']);
+    if (has('amb-off') && has('relay')) ratioCols.push(['off/relay', 'amb-off', 'relay']);
+    if (has('amb-on') && has('direct')) ratioCols.push(['on/direct', 'amb-on', 'direct']);
+    if (has('relay') && has('direct')) ratioCols.push(['relay/direct', 'relay', 'direct']);
+    lines.push(`| test | ${targets.map(tLabel).join(' | ')} | ${ratioCols.map((r) => r[0]).join(' | ')} |`);
+    lines.push(`|---|${targets.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
+    for (const t of raw.options.tests) {
+      const cells = targets.map((x) => {
+        const a = agg.get(`${c}|${t}|${x}`);
+        if (!a) return '–';
+        const est = a.estimated ? '~' : '';
+        return raw.options.reps > 1 ? `${est}${fmtRps(a.median)} [${fmtRps(a.min)}–${fmtRps(a.max)}]` : `${est}${fmtRps(a.median)}`;
+      });
+      const ratios = ratioCols.map(([, a, b]) => {
+        const x = agg.get(`${c}|${t}|${a}`)?.median;
+        const y = agg.get(`${c}|${t}|${b}`)?.median;
+        const r = x != null && y ? x / y : null;
+        return a === 'amb-on' && b === 'relay' && r != null && r < 0.9 && c.startsWith('c50') ? `**${fmtRatio(r)}**` : fmtRatio(r);
+      });
+      lines.push(`| ${t} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
+function latencyTable(raw, agg) {
+  const targets = raw.options.targets;
+  const lines = ['| condition | test | ' + targets.map(tLabel).join(' | ') + ' |', `|---|---|${targets.map(() => '---:').join('|')}|`];
+  for (const c of raw.options.conds) {
+    for (const t of raw.options.tests) {
+      const cells = targets.map((x) => {
+        const a = agg.get(`${c}|${t}|${x}`);
+        return a && a.p50 != null ? `${fmtMs(a.p50)} / ${fmtMs(a.p99)}` : '–';
+      });
+      lines.push(`| ${condLabel(c)} | ${t} | ${cells.join(' | ')} |`);
+    }
+  }
+  return lines;
+}
+
+function resourceTable(raw, agg) {
+  const procTargets = raw.options.targets.filter((t) => t !== 'direct');
+  const lines = [
+    '| target | ' + raw.options.conds.map((c) => `${condLabel(c)}: CPU µs/req · peak RSS`).join(' | ') + ' | CPU s total | VmHWM after matrix |',
+    `|---|${raw.options.conds.map(() => '---:').join('|')}|---:|---:|`,
+  ];
+  for (const x of procTargets) {
+    let cpuTotal = 0;
+    const cells = raw.options.conds.map((c) => {
+      const per = raw.options.tests.map((t) => agg.get(`${c}|${t}|${x}`)).filter(Boolean);
+      cpuTotal += per.reduce((s, a) => s + a.cpuS, 0);
+      const cpu = median(per.map((a) => a.cpuUsPerReq));
+      const rss = max(per.map((a) => a.peakRssKb));
+      return `${cpu == null ? '–' : cpu.toFixed(1)} · ${mb(rss)}`;
+    });
+    const hwm = raw.targets.find((t) => t.id === x)?.vmHwmKbAfterMatrix;
+    lines.push(`| ${tLabel(x)} | ${cells.join(' | ')} | ${cpuTotal.toFixed(1)} | ${x === 'socat' ? 'n/a (forks)' : mb(hwm)} |`);
+  }
+  return lines;
+}
+
+function perTestCpuTable(raw, agg) {
+  const xs = raw.options.targets.filter((t) => ['relay', 'amb-on', 'amb-off'].includes(t));
+  if (!xs.length) return [];
+  const lines = [`| condition | test | ${xs.map((x) => `${tLabel(x)} µs/req`).join(' | ')} |`, `|---|---|${xs.map(() => '---:').join('|')}|`];
+  for (const c of raw.options.conds) {
+    for (const t of raw.options.tests) {
+      lines.push(`| ${condLabel(c)} | ${t} | ${xs.map((x) => { const v = agg.get(`${c}|${t}|${x}`)?.cpuUsPerReq; return v == null ? '–' : v.toFixed(1); }).join(' | ')} |`);
+    }
+  }
+  return lines;
+}
+
+function memoryTables(raw) {
+  const lines = [];
+  if (raw.memory?.idle?.length) {
+    lines.push('| target | idle clients connected | RSS before | RSS with clients (peak) | Redis connected_clients | connect time |', '|---|---:|---:|---:|---:|---:|');
+    for (const m of raw.memory.idle) {
+      lines.push(`| ${tLabel(m.target)} | ${m.connected}/${m.clients}${m.error ? ` (${m.error})` : ''} | ${mb(m.baseRssKb)} | ${mb(m.peakRssKb)} | ${m.redisConnectedClients} | ${m.connectMs} ms |`);
+    }
+    lines.push('');
+  }
+  if (raw.memory?.backpressure?.length) {
+    lines.push('| target | requested (never read) | window | RSS before | RSS peak | Redis output buffer for the upstream leg |', '|---|---:|---:|---:|---:|---:|');
+    for (const m of raw.memory.backpressure) {
+      lines.push(`| ${tLabel(m.target)} | ${m.count} × GET of ${(m.valueBytes / 2 ** 20).toFixed(0)} MiB = ${(m.requestedBytes / 2 ** 20).toFixed(0)} MiB | ${(m.windowMs / 1000).toFixed(0)} s | ${mb(m.baseRssKb)} | ${mb(m.peakRssKb)}${m.aborted ? ' (aborted)' : ''} | ${((m.redisOmemBytes ?? 0) / 2 ** 20).toFixed(0)} MiB |`);
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
+function socatSection(raw) {
+  const d = raw.socatDiag;
+  if (!d) return ['Not run in this mode (`--quick`); see the full report.', ''];
+  const lines = [
+    `Same Redis, same loopback; one socat per variant, each case run once. \`listen backlog\` is the accept-queue length \`ss -ltn\` shows for the socat listener; \`overflows\` is the kernel's TcpExtListenOverflows delta (SYNs dropped because the accept queue was full) during that run.`,
+    '',
+    '| variant | listen backlog | case | n | rps | p50 ms | max ms | overflows | SYN retransmits |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of d.rows) {
+    lines.push(`| ${r.variantLabel} | ${r.listenBacklog} | ${condLabel(r.cond)} ${r.test} | ${r.n} | ${r.estimated ? '~' : ''}${fmtRps(r.rps)}${r.timedOut ? ' (timeout)' : ''} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.maxMs)} | ${r.listenOverflows} | ${r.synRetrans} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+function machineLines(raw) {
+  const m = raw.machine;
+  const runs = raw.runs.map((r) => r.loadavg1).filter((x) => x != null);
+  const other = raw.runs.map((r) => r.otherCores).filter((x) => x != null);
+  const perTarget = raw.options.targets.map((t) => `${t} ${median(raw.runs.filter((r) => r.target === t).map((r) => r.otherCores))?.toFixed(2) ?? '–'}`);
+  return [
+    `- Machine: ${m.nproc} cores (\`nproc\`), ${m.cpuModel} (/proc/cpuinfo), ${m.memTotalGb} GB RAM, Linux ${m.kernel}`,
+    `- Software: Node ${m.node}; ${m.redisServer}; ${m.redisBenchmark}; ${m.socat}; redis-ambassador ${m.ambassador ?? '?'} at commit ${m.gitCommit}${m.gitDirty ? ' (src/ had uncommitted changes)' : ''}`,
+    `- Load average (1/5/15 min): start ${raw.loadavgStart?.join(' ')}, end ${raw.loadavgEnd?.join(' ')}; 1-min load sampled before each run: min ${min(runs)?.toFixed(2)}, median ${median(runs)?.toFixed(2)}, max ${max(runs)?.toFixed(2)}. ` +
+      'All of Redis, redis-benchmark and the relay under test share these cores, and other work on the machine may have run concurrently.',
+    ...(other.length ? [`- Other work during the runs (system busy CPU from /proc/stat minus the target, Redis and redis-benchmark, in cores of ${m.nproc}): median ${median(other).toFixed(2)}, max ${max(other).toFixed(2)}; median per target: ${perTarget.join(', ')}.` +
+      (median(other) > 0.3 ? ' **The machine was shared: absolute numbers are depressed and noisy; compare targets through the interleaved ratios.**' : '')] : []),
+    `- Run: \`${raw.command}\` (${raw.mode}; ${raw.options.reps} repetition(s), ~${raw.options.seconds} s per redis-benchmark run), started ${raw.startedAt}, took ${raw.elapsedS} s`,
+  ];
+}
+
+export function renderMarkdown(raw, targetsEval, agg) {
+  const met = (x) => (x === true ? '✅ met' : x === false ? '❌ not met' : '– n/a');
+  const L = [];
+  L.push(`# redis-ambassador benchmark${raw.mode === 'quick' ? ' (quick smoke run — numbers are indicative only)' : ''}`, '');
+  L.push(...machineLines(raw), '');
+  if (raw.notes?.length) L.push(...raw.notes.map((n) => `> ${n}`), '');
+  L.push('## Targets (issue #7), ambassador with metrics on', '');
+  if (targetsEval.length) {
+    L.push('| target | measured | status |', '|---|---|---|');
+    for (const t of targetsEval) L.push(`| ${t.name} | ${t.measured}${t.note ? ` (${t.note})` : ''} | ${met(t.met)} |`);
+  } else {
+    L.push('No ambassador results in this run.');
+  }
+  L.push('');
+  L.push('## Throughput', '', '![requests per second per test and target](chart.svg)', '');
+  L.push('`~` marks a number estimated from Redis’s own command counters after redis-benchmark hit its time limit. Ratios are of medians; **bold** marks a -c 50 cell below the 0.90 target.', '');
+  L.push(...throughputTables(raw, agg));
+  L.push('## Latency (redis-benchmark p50 / p99, ms, median over repetitions)', '');
+  L.push('redis-benchmark 7 reports latency from an HDR histogram; near 0.1 ms its buckets are ~8 µs wide, so single-cell differences below ~10 µs are noise.', '');
+  L.push(...latencyTable(raw, agg), '');
+  L.push('## CPU time and memory of the process under test', '');
+  L.push('CPU = utime+stime delta from /proc/<pid>/stat around each run (10 ms ticks; socat includes its per-connection children), divided by the run’s requests, median over tests and repetitions. Peak RSS = largest VmRSS sampled every 50 ms during the runs (socat: summed over its forks). VmHWM = the process’s lifetime peak.', '');
+  L.push(...resourceTable(raw, agg), '');
+  const pt = perTestCpuTable(raw, agg);
+  if (pt.length) L.push('<details><summary>CPU µs per request, per test</summary>', '', ...pt, '', '</details>', '');
+  L.push('## Memory targets', '');
+  L.push('Each on a freshly started process. Idle clients: 1,000 sockets connect through the target and each sends one PING (so the upstream leg exists), then stay idle while RSS is sampled. Backpressure: one client pipelines GETs of a 1 MiB value without ever reading; if the proxy stops reading from Redis when the client stops reading, its RSS stays flat and the replies wait in Redis’s output buffer.', '');
+  L.push(...memoryTables(raw));
+  if (raw.metricsCheck) {
+    const mc = raw.metricsCheck;
+    L.push(mc.error ? `Metrics check failed: ${mc.error}` : `Metrics on were really on: after the matrix /metrics reported ${mc.series} \`redis_ambassador_commands_total\` series summing to ${mc.commandsTotal.toLocaleString('en-US')} commands.`, '');
+  }
+  if (Object.keys(raw.shutdown ?? {}).length) {
+    L.push(`Shutdown on SIGTERM: ${Object.entries(raw.shutdown).map(([k, v]) => `${k} → ${v ? (v.code != null ? `exit ${v.code}` : v.signal) : '?'}`).join(', ')}.`, '');
+  }
+  L.push('## Why socat is erratic', '');
+  L.push(...socatInterpretation(raw), '');
+  L.push(...socatSection(raw));
+  L.push('## Method', '');
+  L.push(
+    '- One redis-server (`--save "" --appendonly no`), all targets and redis-benchmark on 127.0.0.1. Targets: direct Redis; `' + (raw.targets.find((t) => t.id === 'socat')?.cmdline ?? 'socat TCP4-LISTEN:P,fork,reuseaddr TCP4:127.0.0.1:R') + '` (the seed’s command; `bind=127.0.0.1` only keeps the listener off the network); `bench/relay.mjs` (net.createServer, `pipe()` both ways, setNoDelay); `dist/cli.js` with `REDIS_PORT_<p>_TCP` and `AMBASSADOR_METRICS=on|off` (default log level).',
+    '- Matrix: SET, GET, INCR, LPUSH, LRANGE_100 (`LRANGE mylist 0 99`, exactly what `-t lrange_100` sends, without re-running LPUSH first), MSET (10 keys), SET_16K/GET_16K (`-d 16384`) × `-c 1|50` × `-P 1|16`, `redis-benchmark --csv -q`, one invocation per test. GET reads the value SET just wrote (3 bytes, or 16 KB for GET_16K).',
+    '- Interleaving: for each repetition, condition and test, every target runs once (A B C D E), the starting target rotating, so slow drifts in machine load hit all targets alike. Redis is FLUSHALLed before each condition.',
+    '- Run length: a calibration/warm-up pass (not counted; it also warms up V8) measures each target × test × condition; every counted run then gets the request count that lasts ~' + raw.options.seconds + ' s at that rate. A run that exceeds its time limit is killed and its rate estimated from Redis’s `INFO commandstats` (marked `~`).',
+    '- Targets evaluated on medians over repetitions; spread is (max−min)/median per cell.',
+  );
+  L.push('', '## Reproduce', '', '```sh', 'apt-get install -y redis-server redis-tools socat   # redis-benchmark comes with redis-tools', 'npm ci', 'npm run bench             # full run, ~8–10 min on 2 cores; writes bench/results/{report.md,chart.svg,full.raw.json}', 'npm run bench -- --quick  # < 1 min smoke run into bench/results/quick/', 'node bench/profile.mjs    # CPU profile of the ambassador under load -> bench/results/profile.md', '```', '');
+  return L.join('\n');
+}
+
+function socatInterpretation(raw) {
+  const d = raw.socatDiag;
+  const L = [];
+  L.push(
+    '1. **Accept backlog of 5.** socat’s `TCP4-LISTEN` listens with `backlog=5` unless told otherwise. redis-benchmark opens all 50 connections at once at the start of every test; socat accepts and forks one child per connection, the queue overflows and the kernel drops the SYNs. Those clients retry after the SYN retransmission timeout (1 s, then 3 s), while the other clients run — the whole test is stretched by 1–3 s. That stall is a fixed cost per test, so the rps figure depends on how long the run is (short runs look terrible, long runs look fine): the “6k–45k depending on run length” in the issue. The stall shows as a `max` latency of ~1000 or ~3000 ms and as ListenOverflows; `backlog=511` removes it.',
+    '2. **Nagle without TCP_NODELAY.** socat does not set TCP_NODELAY by default and moves data in 8 KiB reads. A reply (or request) larger than 8 KiB — a 16 KB value, or 16 pipelined LRANGE_100 replies — is written as several segments; the last, partial one waits under Nagle until the previous segment is ACKed, and the peer delays that ACK (~40 ms) because it has nothing to send yet. Result: ~40 ms per round trip, tens of requests per second for SET_16K/GET_16K at `-c 1`, and a few hundred for pipelined LRANGE_100. The `nodelay` option removes it.',
+    '3. **Fork per connection** costs little once connections are up: every connection gets its own socat process, so on 2 cores socat can even use both cores; but connection set-up is slow (fork+exec-free but still ~ms per connection) and each child is a separate process for the scheduler.',
+  );
+  if (d) {
+    const get = (v, test, n) => d.rows.find((r) => r.variant === v && r.test === test && (n == null || r.n === n));
+    const s5 = get('seed', 'SET', 5000);
+    const s50 = get('seed', 'SET', 50000);
+    const b5 = get('backlog', 'SET', 5000);
+    const lr = get('seed', 'LRANGE_100');
+    const lrN = get('backlog+nodelay', 'LRANGE_100');
+    const g16 = get('seed', 'GET_16K');
+    const g16N = get('backlog+nodelay', 'GET_16K');
+    const parts = [];
+    if (s5 && s50) parts.push(`seed socat, -c 50 SET: ${fmtRps(s5.rps)} rps with 5,000 requests vs ${fmtRps(s50.rps)} with 50,000 (max latency ${fmtMs(s5.maxMs)} / ${fmtMs(s50.maxMs)} ms, ${s5.listenOverflows + s50.listenOverflows} listen overflows)`);
+    if (b5) parts.push(`with backlog=511: ${fmtRps(b5.rps)} rps at 5,000 requests, max ${fmtMs(b5.maxMs)} ms, ${b5.listenOverflows} overflows`);
+    if (lr && lrN) parts.push(`-c 1 -P 16 LRANGE_100: ${fmtRps(lr.rps)} rps seed vs ${fmtRps(lrN.rps)} with nodelay`);
+    if (g16 && g16N) parts.push(`-c 1 GET_16K: ${fmtRps(g16.rps)} rps seed (p50 ${fmtMs(g16.p50Ms)} ms) vs ${fmtRps(g16N.rps)} with nodelay`);
+    if (parts.length) L.push('', `Measured here: ${parts.join('; ')}.`);
+  }
+  return L;
+}
+
+function readmeSection(raw, targetsEval, agg) {
+  const L = ['## Performance', ''];
+  const m = raw.machine;
+  L.push(`Measured with \`npm run bench\` on ${m.nproc} cores (${m.cpuModel}), Node ${m.node}, ${m.redisServer.split(' ').slice(0, 3).join(' ')}; Redis, redis-benchmark and the proxy share the two cores. Load average ${raw.loadavgStart?.[0]} at start, ${raw.loadavgEnd?.[0]} at end. Full report: [bench/results/report.md](bench/results/report.md).`, '');
+  L.push('![requests per second per test and target](bench/results/chart.svg)', '');
+  if (targetsEval.length) {
+    L.push('| target | measured | status |', '|---|---|---|');
+    for (const t of targetsEval) L.push(`| ${t.name} | ${t.measured} | ${t.met === true ? 'met' : t.met === false ? 'not met' : 'n/a'} |`);
+    L.push('');
+  }
+  const targets = raw.options.targets;
+  L.push(`Median requests/s (${raw.options.reps} interleaved repetitions):`, '');
+  L.push(`| condition | test | ${targets.map(tLabel).join(' | ')} |`, `|---|---|${targets.map(() => '---:').join('|')}|`);
+  for (const c of raw.options.conds) {
+    for (const t of ['SET', 'GET', 'LRANGE_100', 'GET_16K'].filter((x) => raw.options.tests.includes(x))) {
+      L.push(`| ${condLabel(c)} | ${t} | ${targets.map((x) => fmtRps(agg.get(`${c}|${t}|${x}`)?.median)).join(' | ')} |`);
+    }
+  }
+  L.push('', 'Reproduce: `npm run bench` (about 8–10 minutes; `npm run bench -- --quick` for a one-minute smoke run). Needs `redis-server`, `redis-benchmark` and `socat` on PATH.', '');
+  return L.join('\n');
+}
+
+export async function writeReport(raw, outDir) {
+  fs.mkdirSync(outDir, { recursive: true });
+  const agg = aggregate(raw);
+  const targetsEval = evaluate(raw, agg);
+  raw.evaluation = targetsEval.map(({ detail, ...t }) => t);
+  const md = renderMarkdown(raw, targetsEval, agg);
+  const mdPath = path.join(outDir, 'report.md');
+  fs.writeFileSync(mdPath, md);
+  const readmePath = path.join(outDir, 'readme-section.md');
+  fs.writeFileSync(readmePath, readmeSection(raw, targetsEval, agg));
+
+  const rows = [];
+  for (const c of raw.options.conds) {
+    for (const t of raw.options.tests) {
+      for (const x of raw.options.targets) {
+        const a = agg.get(`${c}|${t}|${x}`);
+        if (a) rows.push({ condLabel: condLabel(c), test: t, targetLabel: tLabel(x), median: a.median, min: a.min, max: a.max });
+      }
+    }
+  }
+  const spec = chartSpec(rows, {
+    targets: raw.options.targets.map(tLabel),
+    conds: raw.options.conds.map(condLabel),
+    tests: raw.options.tests,
+    title: `redis-benchmark requests/s through each target (median, min–max whiskers; ${raw.machine.nproc} cores, ${raw.startedAt.slice(0, 10)})`,
+  });
+  const svgPath = path.join(outDir, 'chart.svg');
+  fs.writeFileSync(svgPath, await renderSvg(spec));
+  return [mdPath, svgPath, readmePath];
+}

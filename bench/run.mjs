@@ -1,0 +1,269 @@
+#!/usr/bin/env node
+// Benchmark: the ambassador beside direct Redis, socat (as the seed image runs it) and a plain Node
+// pipe relay. Writes bench/results/report.md, chart.svg and <mode>.raw.json.
+//
+//   npm run bench                 full run (~8 min on 2 cores)
+//   npm run bench -- --quick      smoke run (< 1 min), results in bench/results/quick/
+//   node bench/run.mjs --help
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { hwmKb, installCleanup, loadavg, Resp, sh, stop } from './lib/procs.mjs';
+import { TARGETS, ambassadorAvailable, repoRoot, startRedis, startTarget, stopTarget } from './lib/targets.mjs';
+import { CONDS, TESTS, guessRate, planN, runTest } from './lib/rb.mjs';
+import { backpressureTest, idleClientsTest } from './lib/memory.mjs';
+import { socatDiagnosis } from './lib/socatdiag.mjs';
+import { writeReport } from './lib/report.mjs';
+
+const HELP = `usage: node bench/run.mjs [options]   (npm run bench -- [options])
+  --quick              one repetition, short runs, no calibration, no socat diagnosis (< 1 min)
+  --reps N             measured repetitions (default 3; quick 1)
+  --seconds S          target duration of each redis-benchmark run (default 0.4; quick 0.05)
+  --targets a,b,...    subset of ${TARGETS.map((t) => t.id).join(',')}
+  --conds a,b,...      subset of ${CONDS.map((c) => c.id).join(',')}
+  --tests a,b,...      subset of ${TESTS.map((t) => t.id).join(',')}
+  --no-memory          skip the idle-clients and backpressure memory tests
+  --no-socat-diag      skip the socat investigation
+  --out DIR            output directory (default bench/results, quick: bench/results/quick)
+  --report-only FILE   re-render report.md and chart.svg from a raw JSON file
+`;
+
+function parseArgs(argv) {
+  const o = { quick: false, reps: null, seconds: null, targets: null, conds: null, tests: null, memory: true, socatDiag: null, out: null, reportOnly: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => { if (i + 1 >= argv.length) throw new Error(`${a} needs a value`); return argv[++i]; };
+    if (a === '--quick') o.quick = true;
+    else if (a === '--reps') o.reps = Number(val());
+    else if (a === '--seconds') o.seconds = Number(val());
+    else if (a === '--targets') o.targets = val().split(',');
+    else if (a === '--conds') o.conds = val().split(',');
+    else if (a === '--tests') o.tests = val().split(',');
+    else if (a === '--no-memory') o.memory = false;
+    else if (a === '--no-socat-diag') o.socatDiag = false;
+    else if (a === '--socat-diag') o.socatDiag = true;
+    else if (a === '--out') o.out = val();
+    else if (a === '--report-only') o.reportOnly = val();
+    else if (a === '-h' || a === '--help') { process.stdout.write(HELP); process.exit(0); }
+    else throw new Error(`unknown option ${a}\n${HELP}`);
+  }
+  o.reps ??= o.quick ? 1 : 3;
+  o.seconds ??= o.quick ? 0.05 : 0.4;
+  o.socatDiag ??= !o.quick;
+  o.out ??= path.join(repoRoot, 'bench', 'results', ...(o.quick ? ['quick'] : []));
+  if (!(o.reps >= 1 && o.reps <= 50)) throw new Error('--reps must be 1..50');
+  if (!(o.seconds > 0 && o.seconds <= 30)) throw new Error('--seconds must be in (0, 30]');
+  return o;
+}
+
+const t0 = Date.now();
+const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+
+async function machineInfo() {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown';
+  let ambVersion = null;
+  try { ambVersion = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version; } catch { /* none */ }
+  return {
+    nproc: Number(await sh('nproc')),
+    cpuModel: model,
+    memTotalGb: +(os.totalmem() / 2 ** 30).toFixed(1),
+    kernel: os.release(),
+    node: process.version,
+    redisServer: await sh('redis-server --version'),
+    redisBenchmark: await sh('redis-benchmark --version'),
+    socat: (await sh('socat -V 2>/dev/null | grep -m1 "socat version"')) || 'unknown',
+    ambassador: ambVersion,
+    gitCommit: await sh(`git -C '${repoRoot}' rev-parse --short HEAD 2>/dev/null`),
+    gitDirty: (await sh(`git -C '${repoRoot}' status --porcelain -- src 2>/dev/null | head -1`)) !== '',
+    ulimitN: Number(await sh('ulimit -n')),
+  };
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.reportOnly) {
+    const raw = JSON.parse(fs.readFileSync(opts.reportOnly, 'utf8'));
+    const files = await writeReport(raw, opts.out);
+    console.log(`wrote ${files.join(', ')}`);
+    return;
+  }
+  installCleanup();
+  fs.mkdirSync(opts.out, { recursive: true });
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-ambassador-bench-'));
+
+  let targetIds = opts.targets ?? TARGETS.map((t) => t.id);
+  const notes = [];
+  if (!ambassadorAvailable() && targetIds.some((t) => t.startsWith('amb'))) {
+    notes.push('dist/cli.js not found: ambassador targets skipped (run `npm run build`).');
+    targetIds = targetIds.filter((t) => !t.startsWith('amb'));
+  }
+  const conds = CONDS.filter((c) => !opts.conds || opts.conds.includes(c.id));
+  const tests = TESTS.filter((t) => !opts.tests || opts.tests.includes(t.id));
+
+  const machine = await machineInfo();
+  const raw = {
+    version: 1,
+    mode: opts.quick ? 'quick' : 'full',
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    startedAt: new Date().toISOString(),
+    machine,
+    loadavgStart: loadavg(),
+    options: { reps: opts.reps, seconds: opts.seconds, targets: targetIds, conds: conds.map((c) => c.id), tests: tests.map((t) => t.id) },
+    notes,
+    targets: [],
+    calibration: [],
+    runs: [],
+    memory: { idle: [], backpressure: [] },
+    socatDiag: null,
+    shutdown: {},
+    metricsCheck: null,
+  };
+  log(`machine: ${machine.nproc} cores, ${machine.cpuModel}, node ${machine.node}; load ${raw.loadavgStart?.join(' ')}`);
+  log(`logs in ${logDir}`);
+
+  let redis;
+  let redisCtl;
+  const running = [];
+  try {
+    redis = await startRedis(logDir);
+    redisCtl = await Resp.connect(redis.port);
+    log(`redis-server on 127.0.0.1:${redis.port} (pid ${redis.pid})`);
+    for (const id of targetIds) {
+      const t = await startTarget(id, redis, logDir);
+      running.push(t);
+      raw.targets.push({ id: t.id, label: t.label, port: t.port, pid: t.pid, cmdline: t.cmdline });
+      log(`${id.padEnd(8)} on ${t.port}: ${t.cmdline}`);
+    }
+
+    // ---- calibration + warm-up (not counted): per target, cond and test, a short run at a guessed
+    // count; the measured rate sets each later run's request count (~opts.seconds long).
+    const rate = new Map();
+    const key = (t, c, x) => `${t}|${c}|${x}`;
+    // Measured rate of this cell, else this target's measured rate for another test in the same
+    // condition scaled by the tests' relative weights, else a conservative guess.
+    const estimateRate = (tid, cond, test) => {
+      const own = rate.get(key(tid, cond.id, test.id));
+      if (own) return own;
+      for (const other of tests) {
+        const r = rate.get(key(tid, cond.id, other.id));
+        if (r) return (r * guessRate(cond, test)) / guessRate(cond, other);
+      }
+      return guessRate(cond, test);
+    };
+    if (!opts.quick) {
+      log('calibration / warm-up pass');
+      for (const cond of conds) {
+        await redisCtl.call('FLUSHALL');
+        for (const test of tests) {
+          for (const t of running) {
+            const n = planN(estimateRate(t.id, cond, test), 0.12, cond);
+            const rec = await runTest({ target: t, cond, test, n, timeoutMs: 2500, redisCtl, redisPid: redis.pid });
+            raw.calibration.push(rec);
+            rate.set(key(t.id, cond.id, test.id), Math.max(rec.rps, 1));
+          }
+        }
+      }
+    }
+
+    // ---- measured repetitions: interleaved per test (A B C D E, A B C D E ...), start rotated.
+    const total = opts.reps * conds.length * tests.length * running.length;
+    let done = 0;
+    for (let rep = 0; rep < opts.reps; rep++) {
+      for (const cond of conds) {
+        await redisCtl.call('FLUSHALL');
+        for (const [ti, test] of tests.entries()) {
+          const rot = (rep + ti) % running.length;
+          const order = [...running.slice(rot), ...running.slice(0, rot)];
+          for (const t of order) {
+            const est = estimateRate(t.id, cond, test);
+            const n = planN(est, opts.seconds, cond);
+            const timeoutMs = Math.max(opts.quick ? 800 : 6000, (n / est) * (opts.quick ? 3000 : 4000));
+            const rec = await runTest({ target: t, cond, test, n, timeoutMs, redisCtl, redisPid: redis.pid });
+            rec.rep = rep;
+            raw.runs.push(rec);
+            if (!rec.estimated && rec.rps > 0) rate.set(key(t.id, cond.id, test.id), rec.rps);
+            done++;
+            log(`${String(done).padStart(4)}/${total} rep ${rep + 1} ${cond.id.padEnd(7)} ${test.id.padEnd(10)} ${t.id.padEnd(7)} ` +
+              `n=${String(n).padEnd(7)} ${rec.estimated ? '~' : ' '}${Math.round(rec.rps).toString().padStart(8)} rps` +
+              `${rec.p50Ms != null ? `  p50 ${rec.p50Ms} ms` : ''}${rec.cpuS != null ? `  cpu ${rec.cpuS}s` : ''}${rec.timedOut ? '  TIMEOUT' : ''}`);
+          }
+        }
+      }
+    }
+    for (const t of running) {
+      const rt = raw.targets.find((x) => x.id === t.id);
+      if (t.proc) rt.vmHwmKbAfterMatrix = hwmKb(t.pid);
+    }
+
+    // ---- metrics sanity check: the metrics-on ambassador really counted commands.
+    const on = running.find((t) => t.id === 'amb-on');
+    if (on?.adminPort) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${on.adminPort}/metrics`, { signal: AbortSignal.timeout(5000) });
+        const text = await res.text();
+        const cmdLines = text.split('\n').filter((l) => l.startsWith('redis_ambassador_commands_total{'));
+        const commandsTotal = cmdLines.reduce((s, l) => s + (Number(l.split(' ').pop()) || 0), 0);
+        const top = cmdLines.map((l) => [l, Number(l.split(' ').pop())]).sort((a, b) => b[1] - a[1]).slice(0, 4).map((x) => x[0]);
+        raw.metricsCheck = { status: res.status, bytes: text.length, series: cmdLines.length, commandsTotal, top };
+      } catch (e) {
+        raw.metricsCheck = { error: e.message };
+      }
+    }
+
+    // ---- memory targets, each on a fresh process
+    if (opts.memory) {
+      const memTargets = running.filter((t) => ['relay', 'amb-on', 'amb-off'].includes(t.id)).map((t) => t.id);
+      const quickMem = opts.quick && memTargets.includes('amb-on') ? ['amb-on'] : memTargets;
+      for (const id of quickMem) {
+        let t = await startTarget(id, redis, logDir);
+        try {
+          const r = await idleClientsTest(t, redisCtl, { clients: 1000, holdMs: opts.quick ? 500 : 2000 });
+          raw.memory.idle.push(r);
+          log(`idle ${id}: ${r.connected}/${r.clients} clients, RSS ${(r.baseRssKb / 1024).toFixed(1)} -> ${(r.peakRssKb / 1024).toFixed(1)} MB${r.error ? ` (${r.error})` : ''}`);
+        } finally {
+          await stopTarget(t);
+        }
+        t = await startTarget(id, redis, logDir);
+        try {
+          const r = await backpressureTest(t, redisCtl, opts.quick
+            ? { valueBytes: 1 << 20, count: 256, windowMs: 1500 }
+            : { valueBytes: 1 << 20, count: 1024, windowMs: 6000 });
+          raw.memory.backpressure.push(r);
+          log(`backpressure ${id}: ${(r.requestedBytes / 2 ** 20).toFixed(0)} MiB requested, RSS ${(r.baseRssKb / 1024).toFixed(1)} -> peak ${(r.peakRssKb / 1024).toFixed(1)} MB; ` +
+            `Redis holds ${((r.redisOmemBytes ?? 0) / 2 ** 20).toFixed(0)} MiB${r.aborted ? ' (ABORTED: RSS cap)' : ''}`);
+        } finally {
+          await stopTarget(t);
+        }
+      }
+    }
+
+    // ---- socat investigation
+    if (opts.socatDiag) {
+      log('socat investigation');
+      raw.socatDiag = await socatDiagnosis({ redis, redisCtl, logDir, log });
+    }
+  } finally {
+    for (const t of running) {
+      if (!t.proc) continue;
+      const res = await stopTarget(t);
+      raw.shutdown[t.id] = res;
+    }
+    redisCtl?.close();
+    if (redis) await stop(redis.proc, 3000);
+    raw.loadavgEnd = loadavg();
+    raw.finishedAt = new Date().toISOString();
+    raw.elapsedS = Math.round((Date.now() - t0) / 1000);
+  }
+
+  const rawPath = path.join(opts.out, `${raw.mode}.raw.json`);
+  fs.writeFileSync(rawPath, JSON.stringify(raw, null, 1));
+  const files = await writeReport(raw, opts.out);
+  log(`load ${raw.loadavgEnd?.join(' ')}; wrote ${path.relative(process.cwd(), rawPath)}, ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
+  fs.rmSync(logDir, { recursive: true, force: true });
+}
+
+main().catch((err) => {
+  console.error(`[bench] failed: ${err.stack ?? err.message}`);
+  process.exitCode = 1;
+});

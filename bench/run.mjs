@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hwmKb, installCleanup, loadavg, Resp, sh, stop } from './lib/procs.mjs';
+import { hwmKb, installCleanup, loadavg, Resp, sh, sleep, stop, systemCpu } from './lib/procs.mjs';
 import { TARGETS, ambassadorAvailable, repoRoot, startRedis, startTarget, stopTarget } from './lib/targets.mjs';
 import { CONDS, TESTS, guessRate, planN, runTest } from './lib/rb.mjs';
 import { backpressureTest, idleClientsTest } from './lib/memory.mjs';
@@ -22,6 +22,8 @@ const HELP = `usage: node bench/run.mjs [options]   (npm run bench -- [options])
   --targets a,b,...    subset of ${TARGETS.map((t) => t.id).join(',')}
   --conds a,b,...      subset of ${CONDS.map((c) => c.id).join(',')}
   --tests a,b,...      subset of ${TESTS.map((t) => t.id).join(',')}
+  --wait-idle S        before the matrix and each repetition, wait (at most S s in total) until the
+                       machine's CPU use by others is below 0.5 core over 3 s (shared machines)
   --no-memory          skip the idle-clients and backpressure memory tests
   --no-socat-diag      skip the socat investigation
   --out DIR            output directory (default bench/results, quick: bench/results/quick)
@@ -29,7 +31,7 @@ const HELP = `usage: node bench/run.mjs [options]   (npm run bench -- [options])
 `;
 
 function parseArgs(argv) {
-  const o = { quick: false, reps: null, seconds: null, targets: null, conds: null, tests: null, memory: true, socatDiag: null, out: null, reportOnly: null };
+  const o = { waitIdle: 0, quick: false, reps: null, seconds: null, targets: null, conds: null, tests: null, memory: true, socatDiag: null, out: null, reportOnly: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { if (i + 1 >= argv.length) throw new Error(`${a} needs a value`); return argv[++i]; };
@@ -40,6 +42,7 @@ function parseArgs(argv) {
     else if (a === '--conds') o.conds = val().split(',');
     else if (a === '--tests') o.tests = val().split(',');
     else if (a === '--no-memory') o.memory = false;
+    else if (a === '--wait-idle') o.waitIdle = Number(val());
     else if (a === '--no-socat-diag') o.socatDiag = false;
     else if (a === '--socat-diag') o.socatDiag = true;
     else if (a === '--out') o.out = val();
@@ -80,6 +83,27 @@ async function machineInfo() {
   };
 }
 
+/** Busy cores on the whole machine over `ms` (nothing of ours is running a benchmark then). */
+async function busyCores(ms) {
+  const a = systemCpu();
+  await sleep(ms);
+  const b = systemCpu();
+  return a && b ? (b.busyS - a.busyS) / (ms / 1000) : 0;
+}
+
+async function waitIdle(budget, raw, label) {
+  if (budget.left <= 0) return;
+  const t = Date.now();
+  let busy = await busyCores(3000);
+  while (busy > 0.5 && budget.left - (Date.now() - t) / 1000 > 0) {
+    log(`machine busy (${busy.toFixed(2)} cores used by others); waiting (${Math.round(budget.left - (Date.now() - t) / 1000)} s of --wait-idle left)`);
+    busy = await busyCores(3000);
+  }
+  const waited = (Date.now() - t) / 1000;
+  budget.left -= waited;
+  raw.idleWaits.push({ at: label, waitedS: +waited.toFixed(1), busyCoresAfter: +busy.toFixed(2) });
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.reportOnly) {
@@ -109,7 +133,7 @@ async function main() {
     startedAt: new Date().toISOString(),
     machine,
     loadavgStart: loadavg(),
-    options: { reps: opts.reps, seconds: opts.seconds, targets: targetIds, conds: conds.map((c) => c.id), tests: tests.map((t) => t.id) },
+    options: { waitIdle: opts.waitIdle, reps: opts.reps, seconds: opts.seconds, targets: targetIds, conds: conds.map((c) => c.id), tests: tests.map((t) => t.id) },
     notes,
     targets: [],
     calibration: [],
@@ -118,7 +142,9 @@ async function main() {
     socatDiag: null,
     shutdown: {},
     metricsCheck: null,
+    idleWaits: [],
   };
+  const idleBudget = { left: opts.waitIdle };
   log(`machine: ${machine.nproc} cores, ${machine.cpuModel}, node ${machine.node}; load ${raw.loadavgStart?.join(' ')}`);
   log(`logs in ${logDir}`);
 
@@ -152,6 +178,7 @@ async function main() {
       return guessRate(cond, test);
     };
     if (!opts.quick) {
+      await waitIdle(idleBudget, raw, 'calibration');
       log('calibration / warm-up pass');
       for (const cond of conds) {
         await redisCtl.call('FLUSHALL');
@@ -170,6 +197,7 @@ async function main() {
     const total = opts.reps * conds.length * tests.length * running.length;
     let done = 0;
     for (let rep = 0; rep < opts.reps; rep++) {
+      await waitIdle(idleBudget, raw, `rep ${rep + 1}`);
       for (const cond of conds) {
         await redisCtl.call('FLUSHALL');
         for (const [ti, test] of tests.entries()) {
@@ -241,7 +269,7 @@ async function main() {
     // ---- socat investigation
     if (opts.socatDiag) {
       log('socat investigation');
-      raw.socatDiag = await socatDiagnosis({ redis, redisCtl, logDir, log });
+      raw.socatDiag = await socatDiagnosis({ redis, redisCtl, logDir, log, compare: running.filter((t) => ['direct', 'relay', 'amb-on'].includes(t.id)) });
     }
   } finally {
     for (const t of running) {

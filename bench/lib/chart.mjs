@@ -39,7 +39,7 @@ export function chartSpec(rows, { targets, conds, tests, title }) {
       ],
     },
     resolve: { scale: { y: 'independent' } },
-    config: { legend: { orient: 'top', direction: 'horizontal' }, view: { stroke: null } },
+    config: { legend: { orient: 'top', direction: 'horizontal', labelLimit: 400, columns: 5 }, view: { stroke: null } },
   };
 }
 

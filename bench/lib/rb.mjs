@@ -100,6 +100,7 @@ export async function runTest({ target, cond, test, n, timeoutMs, redisCtl, redi
   }
   if (row && !r.timedOut) {
     Object.assign(rec, row);
+    rec.completed = n;
     rec.estimated = false;
   } else {
     // Timed out (or failed): estimate from what Redis executed.
@@ -112,6 +113,7 @@ export async function runTest({ target, cond, test, n, timeoutMs, redisCtl, redi
     rec.rps = r.ms > 0 ? +(calls / (r.ms / 1000)).toFixed(2) : 0;
     rec.estimated = true;
     rec.callsSeen = calls;
+    rec.completed = calls;
     rec.stderr = r.stderr.slice(-300);
   }
   return rec;

@@ -259,6 +259,11 @@ function socatSection(raw) {
     lines.push(`| ${r.variantLabel} | ${r.listenBacklog} | ${condLabel(r.cond)} ${r.test} | ${r.n} | ${r.estimated ? '~' : ''}${fmtRps(r.rps)}${r.timedOut ? ' (timeout)' : ''} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.maxMs)} | ${r.listenOverflows} | ${r.synRetrans} |`);
   }
   lines.push('');
+  if (d.connect?.length) {
+    lines.push('Connection set-up: 200 sequential new connections, each connect → PING → PONG → close.', '', '| via | p50 ms | p90 ms | max ms |', '|---|---:|---:|---:|');
+    for (const c of d.connect) lines.push(`| ${tLabel(c.target)} | ${fmtMs(c.p50Ms)} | ${fmtMs(c.p90Ms)} | ${fmtMs(c.maxMs)} |`);
+    lines.push('');
+  }
   return lines;
 }
 
@@ -274,6 +279,7 @@ function machineLines(raw) {
       'All of Redis, redis-benchmark and the relay under test share these cores, and other work on the machine may have run concurrently.',
     ...(other.length ? [`- Other work during the runs (system busy CPU from /proc/stat minus the target, Redis and redis-benchmark, in cores of ${m.nproc}): median ${median(other).toFixed(2)}, max ${max(other).toFixed(2)}; median per target: ${perTarget.join(', ')}.` +
       (median(other) > 0.3 ? ' **The machine was shared: absolute numbers are depressed and noisy; compare targets through the interleaved ratios.**' : '')] : []),
+    ...(raw.idleWaits?.length ? [`- --wait-idle: ${raw.idleWaits.map((w) => `${w.at} waited ${w.waitedS} s (others then used ${w.busyCoresAfter} cores)`).join('; ')}`] : []),
     `- Run: \`${raw.command}\` (${raw.mode}; ${raw.options.reps} repetition(s), ~${raw.options.seconds} s per redis-benchmark run), started ${raw.startedAt}, took ${raw.elapsedS} s`,
   ];
 }
@@ -324,7 +330,7 @@ export function renderMarkdown(raw, targetsEval, agg) {
     '- Run length: a calibration/warm-up pass (not counted; it also warms up V8) measures each target × test × condition; every counted run then gets the request count that lasts ~' + raw.options.seconds + ' s at that rate. A run that exceeds its time limit is killed and its rate estimated from Redis’s `INFO commandstats` (marked `~`).',
     '- Targets evaluated on medians over repetitions; spread is (max−min)/median per cell.',
   );
-  L.push('', '## Reproduce', '', '```sh', 'apt-get install -y redis-server redis-tools socat   # redis-benchmark comes with redis-tools', 'npm ci', 'npm run bench             # full run, ~8–10 min on 2 cores; writes bench/results/{report.md,chart.svg,full.raw.json}', 'npm run bench -- --quick  # < 1 min smoke run into bench/results/quick/', 'node bench/profile.mjs    # CPU profile of the ambassador under load -> bench/results/profile.md', '```', '');
+  L.push('', '## Reproduce', '', '```sh', 'apt-get install -y redis-server redis-tools socat   # redis-benchmark comes with redis-tools', 'npm ci', 'npm run bench             # full run, ~8–10 min on 2 cores; writes bench/results/{report.md,chart.svg,full.raw.json}', 'npm run bench -- --quick  # < 1 min smoke run into bench/results/quick/', 'node bench/profile.mjs    # CPU profile of the ambassador under load -> bench/results/profile-amb-on.md', '```', '');
   return L.join('\n');
 }
 
@@ -334,19 +340,19 @@ function socatInterpretation(raw) {
   L.push(
     '1. **Accept backlog of 5.** socat’s `TCP4-LISTEN` listens with `backlog=5` unless told otherwise. redis-benchmark opens all 50 connections at once at the start of every test; socat accepts and forks one child per connection, the queue overflows and the kernel drops the SYNs. Those clients retry after the SYN retransmission timeout (1 s, then 3 s), while the other clients run — the whole test is stretched by 1–3 s. That stall is a fixed cost per test, so the rps figure depends on how long the run is (short runs look terrible, long runs look fine): the “6k–45k depending on run length” in the issue. The stall shows as a `max` latency of ~1000 or ~3000 ms and as ListenOverflows; `backlog=511` removes it.',
     '2. **Nagle without TCP_NODELAY.** socat does not set TCP_NODELAY by default and moves data in 8 KiB reads. A reply (or request) larger than 8 KiB — a 16 KB value, or 16 pipelined LRANGE_100 replies — is written as several segments; the last, partial one waits under Nagle until the previous segment is ACKed, and the peer delays that ACK (~40 ms) because it has nothing to send yet. Result: ~40 ms per round trip, tens of requests per second for SET_16K/GET_16K at `-c 1`, and a few hundred for pipelined LRANGE_100. The `nodelay` option removes it.',
-    '3. **Fork per connection** costs little once connections are up: every connection gets its own socat process, so on 2 cores socat can even use both cores; but connection set-up is slow (fork+exec-free but still ~ms per connection) and each child is a separate process for the scheduler.',
+    '3. **Fork per connection** matters less than either: it makes each new connection slower (see the set-up table below) and gives the scheduler one more process per client, but once connections are up every client has its own socat process, which can run on either core.',
   );
   if (d) {
     const get = (v, test, n) => d.rows.find((r) => r.variant === v && r.test === test && (n == null || r.n === n));
     const s5 = get('seed', 'SET', 5000);
-    const s50 = get('seed', 'SET', 50000);
+    const s50 = get('seed', 'SET', 30000);
     const b5 = get('backlog', 'SET', 5000);
     const lr = get('seed', 'LRANGE_100');
     const lrN = get('backlog+nodelay', 'LRANGE_100');
     const g16 = get('seed', 'GET_16K');
     const g16N = get('backlog+nodelay', 'GET_16K');
     const parts = [];
-    if (s5 && s50) parts.push(`seed socat, -c 50 SET: ${fmtRps(s5.rps)} rps with 5,000 requests vs ${fmtRps(s50.rps)} with 50,000 (max latency ${fmtMs(s5.maxMs)} / ${fmtMs(s50.maxMs)} ms, ${s5.listenOverflows + s50.listenOverflows} listen overflows)`);
+    if (s5 && s50) parts.push(`seed socat, -c 50 SET: ${fmtRps(s5.rps)} rps with 5,000 requests vs ${fmtRps(s50.rps)} with 30,000 (max latency ${fmtMs(s5.maxMs)} / ${fmtMs(s50.maxMs)} ms, ${s5.listenOverflows + s50.listenOverflows} listen overflows)`);
     if (b5) parts.push(`with backlog=511: ${fmtRps(b5.rps)} rps at 5,000 requests, max ${fmtMs(b5.maxMs)} ms, ${b5.listenOverflows} overflows`);
     if (lr && lrN) parts.push(`-c 1 -P 16 LRANGE_100: ${fmtRps(lr.rps)} rps seed vs ${fmtRps(lrN.rps)} with nodelay`);
     if (g16 && g16N) parts.push(`-c 1 GET_16K: ${fmtRps(g16.rps)} rps seed (p50 ${fmtMs(g16.p50Ms)} ms) vs ${fmtRps(g16N.rps)} with nodelay`);

@@ -160,12 +160,14 @@ export class ReplyMatcher {
     let kind = K_PLAIN;
     let replies = 1;
     let arg = 0;
-    if (this.inMulti) {
+    if (this.inMulti && this.ids.kinds.get(id) !== K_RESET) {
       if (id === this.ids.exec || id === this.ids.discard) this.inMulti = false;
     } else if (id === this.ids.multi) {
       this.inMulti = true;
     } else {
-      kind = this.ids.kinds.get(id) ?? (this.ids.blocking[id] === 1 || this.isBlockingRead(id, s) ? K_BLOCKING : K_PLAIN);
+      // RESET runs at once even inside MULTI, and ends the transaction.
+      if (this.inMulti) this.inMulti = false;
+      kind = this.ids.kinds.get(id) ?? (this.isBlocking(id, s) ? K_BLOCKING : K_PLAIN);
       if (kind >= K_SUBSCRIBE && kind <= K_SUNSUBSCRIBE) {
         if (argc >= 2) replies = argc - 1;
         else if (kind === K_UNSUBSCRIBE || kind === K_PUNSUBSCRIBE || kind === K_SUNSUBSCRIBE) replies = -1;
@@ -377,10 +379,19 @@ export class ReplyMatcher {
     this.inMulti = false;
   }
 
-  /** XREAD/XREADGROUP block only with a BLOCK option, which comes before STREAMS. */
-  private isBlockingRead(id: number, s: RespScanner): boolean {
-    if (id !== this.ids.xread && id !== this.ids.xreadgroup) return false;
-    for (let k = 1; k < s.tokenCount; k++) if (CommandIndex.tokenIs(s, k, 'block')) return true;
+  /**
+   * Whether the command's reply waits on other clients. XREAD and XREADGROUP only do with a BLOCK
+   * option, found by walking their options (each but NOACK takes a value) up to STREAMS, so a
+   * group or consumer named "block" is not mistaken for it.
+   */
+  private isBlocking(id: number, s: RespScanner): boolean {
+    const first = id === this.ids.xread ? 1 : id === this.ids.xreadgroup ? 4 : -1;
+    if (first < 0) return this.ids.blocking[id] === 1;
+    for (let k = first; k < s.tokenCount; ) {
+      if (CommandIndex.tokenIs(s, k, 'block')) return true;
+      if (CommandIndex.tokenIs(s, k, 'streams')) return false;
+      k += CommandIndex.tokenIs(s, k, 'noack') ? 1 : 2;
+    }
     return false;
   }
 }

@@ -471,7 +471,7 @@ export class Session {
     if (this.client.writableEnded) return; // we were closing it anyway
     if (owed > 0 && !cut) this.client.write(UPSTREAM_LOST_ERROR.repeat(owed));
     if (!canStay) {
-      if (this.fatal !== null) this.client.write(`-${this.fatal}\r\n`);
+      if (this.fatal !== null) this.client.write(`-ERR ${this.fatal}\r\n`);
       this.phase = PHASE_CLOSED;
       this.client.end();
       this.client.destroySoon();
@@ -492,7 +492,7 @@ export class Session {
     this.upstream = null;
     up?.destroy();
     this.phase = PHASE_CLOSED;
-    this.client.end(`-${message}\r\n`);
+    this.client.end(`-ERR ${message}\r\n`);
     this.client.destroySoon();
   }
 

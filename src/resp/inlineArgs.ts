@@ -47,7 +47,8 @@ export function splitInlineArgs(line: Uint8Array): Buffer[] | null {
       } else {
         if (p >= n) break;
         const c = line[p]!;
-        if (isSpace(c)) done = true;
+        // Only these end an unquoted argument in sdssplitargs; \v and \f stay inside it.
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0x00) done = true;
         else if (c === 0x22) inq = true;
         else if (c === 0x27) insq = true;
         else cur.push(c);

@@ -39,7 +39,8 @@ export interface ScannerLimits {
 
 export const REDIS_DEFAULT_LIMITS: ScannerLimits = {
   maxBulkLength: 512 * 1024 * 1024,
-  maxMultibulkLength: 1024 * 1024,
+  // redis-server 7 refuses only counts above INT_MAX (1048576 was Redis 6's limit).
+  maxMultibulkLength: 2147483647,
   maxInlineLength: 64 * 1024,
   maxReplyDepth: 512,
 };
@@ -111,17 +112,22 @@ export class RespScanner {
   private digits = 0;
   private numberValid = true;
   private bulkRemaining = 0;
+  /** In a request, the byte that stood where a '$' had to be (reported when its line ends). */
+  private wrongType = -1;
   private bulkLength = 0;
   // Nesting: remaining element counts, and whether each level is an attribute.
   private depth = 0;
   private readonly remaining: number[] = [];
   private readonly isAttribute: boolean[] = [];
-  private topIsAttributeOnly = false;
+  // A top-level attribute ended; the value it decorates (the frame proper) has not.
+  private awaitingDecorated = false;
   // Token currently being captured, or -1, and how many of its bytes were seen.
   private tok = -1;
   private tokPos = 0;
   // Elements of the top-level aggregate (2n for a map), for numbering tokens.
   private topElements = 0;
+  // Token slot of the aggregate whose header is being read (a null aggregate makes it TOKEN_NULL).
+  private aggregateToken = -1;
   private inline: Buffer[] = [];
   private inlineLength = 0;
 
@@ -139,7 +145,7 @@ export class RespScanner {
 
   /** True when no frame is partly scanned: the stream is at a frame boundary. */
   get atBoundary(): boolean {
-    return this.state === ST_TYPE && this.depth === 0 && !this.topIsAttributeOnly;
+    return this.state === ST_TYPE && this.depth === 0 && !this.awaitingDecorated;
   }
 
   feed(buf: Buffer): void {
@@ -149,8 +155,8 @@ export class RespScanner {
     while (i < len) {
       switch (this.state) {
         case ST_TYPE: {
-          const t = buf[i]!;
-          if (this.depth === 0 && !this.topIsAttributeOnly) this.startFrame();
+          let t = buf[i]!;
+          if (this.depth === 0 && !this.awaitingDecorated) this.startFrame();
           if (this.request) {
             if (this.depth === 0) {
               if (t !== T_ARRAY) {
@@ -160,7 +166,11 @@ export class RespScanner {
                 continue; // the byte belongs to the inline line
               }
             } else if (t !== T_BULK) {
-              return this.fail(`Protocol error: expected '$', got '${String.fromCharCode(t)}'`, goodEnd);
+              // Redis looks for the line's CR before it looks at the '$', so a line without CR is
+              // "too big bulk count string" past 64 KB; with a CR it is "expected '$'".
+              if (t === CR) return this.fail(wrongTypeMessage(t), goodEnd);
+              this.wrongType = t;
+              t = T_BULK;
             }
           }
           else if (!isRespTypeByte(t)) {
@@ -248,11 +258,12 @@ export class RespScanner {
             this.inline.push(buf.subarray(i, stop));
             this.inlineLength += stop - i;
           }
-          if (this.inlineLength > this.limits.maxInlineLength) {
-            return this.fail('Protocol error: too big inline request', goodEnd);
-          }
           i = stop;
-          if (nl < 0) break;
+          if (nl < 0) {
+            // Like Redis, only a line still without its newline past the limit is refused.
+            if (this.inlineLength > this.limits.maxInlineLength) return this.fail('Protocol error: too big inline request', goodEnd);
+            break;
+          }
           i++; // past LF
           const err = this.finishInline();
           if (err !== null) return this.fail(err, goodEnd);
@@ -285,6 +296,7 @@ export class RespScanner {
   /** Decide, at a value's type byte, whether the value is captured as a token. */
   private beginValue(t: number): void {
     this.tok = -1;
+    this.aggregateToken = -1;
     let index = -1;
     if (this.depth === 0) {
       if (t === T_ATTRIBUTE) return;
@@ -300,6 +312,7 @@ export class RespScanner {
     this.tokPos = 0;
     if (t === T_NULL) this.tokenLength[index] = TOKEN_NULL;
     else if (!isAggregateType(t)) this.tok = index;
+    else this.aggregateToken = index;
   }
 
   private capture(tok: number, b: number): void {
@@ -341,9 +354,11 @@ export class RespScanner {
       this.valueDone(false);
       return null;
     }
-    const valid = this.numberValid && this.digits > 0;
+    // string2ll: "-0" is not a number either.
+    const valid = this.numberValid && this.digits > 0 && !(this.negative && this.num === 0);
     const n = this.negative ? -this.num : this.num;
     if (this.request) {
+      if (this.wrongType >= 0) return wrongTypeMessage(this.wrongType);
       if (t === T_ARRAY) {
         if (!valid || n > this.limits.maxMultibulkLength) return 'Protocol error: invalid multibulk length';
         if (n <= 0) {
@@ -381,6 +396,7 @@ export class RespScanner {
     const elements = t === T_MAP || t === T_ATTRIBUTE ? n * 2 : n;
     if (n < 0 || elements === 0) {
       if (n < 0 && this.depth === 0) this.frameCount = -1;
+      if (n < 0 && this.aggregateToken >= 0) this.tokenLength[this.aggregateToken] = TOKEN_NULL;
       this.valueDone(t === T_ATTRIBUTE);
       return null;
     }
@@ -404,7 +420,6 @@ export class RespScanner {
     this.remaining[this.depth] = elements;
     this.isAttribute[this.depth] = attribute;
     this.depth++;
-    if (attribute && this.depth === 1) this.topIsAttributeOnly = true;
   }
 
   /** A value ended; pop every aggregate it completes. */
@@ -412,11 +427,9 @@ export class RespScanner {
     let attr = wasAttribute;
     for (;;) {
       if (this.depth === 0) {
-        if (attr) {
-          this.topIsAttributeOnly = false; // the attribute's value follows as the real frame
-          return;
-        }
-        this.frameDone = true;
+        // After a top-level attribute the value it decorates follows: that value is the frame.
+        this.awaitingDecorated = attr;
+        if (!attr) this.frameDone = true;
         return;
       }
       if (attr) return; // an attribute is not an element of its parent
@@ -450,6 +463,12 @@ export class RespScanner {
     this.state = ST_FAILED;
     this.sink.onProtocolError(message, goodEnd);
   }
+}
+
+function wrongTypeMessage(t: number): string {
+  // Redis keeps its error on one line: CR and LF are shown as spaces.
+  const shown = t === CR || t === LF ? ' ' : String.fromCharCode(t);
+  return `Protocol error: expected '$', got '${shown}'`;
 }
 
 function isLengthType(t: number): boolean {

@@ -477,7 +477,7 @@ describe('ReplyMatcher', () => {
     expect(c.errors('hello', 'WRONGPASS')).toBe(1);
   });
 
-  it.fails('RESET inside MULTI ends the transaction (Redis runs RESET at once, not queued)', () => {
+  it('RESET inside MULTI ends the transaction (Redis runs RESET at once, not queued)', () => {
     // replyMatcher.ts onRequest(): while inMulti only EXEC/DISCARD are looked at, so RESET gets
     // kind K_PLAIN and its +RESET never calls resetModes(); inMulti stays true and the following
     // SUBSCRIBE a b is a plain one-reply command.
@@ -513,14 +513,14 @@ describe('ReplyMatcher', () => {
     expect([c.observed('xread'), c.observed('blpop'), c.observed('wait'), c.observed('xadd')]).toEqual([0, 0, 0, 1]);
   });
 
-  it.fails('XREAD without BLOCK is observed in durations, not blockingDurations', () => {
+  it('XREAD without BLOCK is observed in durations, not blockingDurations', () => {
     // commandTable.ts marks xread/xreadgroup blocking: true (Redis's "blocking" flag means "may
     // block"), so onRequest's `this.index.blocking[id] === 1 ||` short-circuits isBlockingRead().
     const c = drive(new Conn(), SCENARIOS.xread!.slice(0, 2));
     expect([c.observed('xread'), c.blockingObserved('xread')]).toEqual([1, 0]);
   });
 
-  it.fails('XREAD/XREADGROUP: a key, group or consumer named "block" is not the BLOCK option', () => {
+  it('XREAD/XREADGROUP: a key, group or consumer named "block" is not the BLOCK option', () => {
     // isBlockingRead() looks for "block" in every captured token, also after STREAMS and as
     // XREADGROUP's group/consumer name, though its comment says BLOCK comes before STREAMS.
     const c = new Conn();

@@ -103,6 +103,18 @@ export class Ambassador implements Readiness {
     }
   }
 
+  /**
+   * Only the upstream selectors, no listeners: the primary of AMBASSADOR_WORKERS runs these to
+   * answer /readyz while its workers carry the traffic.
+   */
+  startProbes(): void {
+    for (const { selector } of this.selectors) selector.start();
+  }
+
+  stopProbes(): void {
+    for (const { selector } of this.selectors) selector.stop();
+  }
+
   status(): ReturnType<Readiness['status']> {
     const listeners: ReturnType<Readiness['status']>['listeners'] = {};
     let ready = true;

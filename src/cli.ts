@@ -3,12 +3,14 @@
  * Process entry. As PID 1 in a container nothing else handles signals, so SIGTERM and SIGINT are
  * caught here: stop accepting, let replies in flight finish (bounded), exit 0.
  */
+import cluster from 'node:cluster';
 import { createRequire } from 'node:module';
 import { loadConfig } from './config/loadConfig.js';
 import { CONFIG_EXIT_CODE, ConfigError } from './config/configError.js';
 import { helpText } from './config/helpText.js';
 import { Logger } from './log/logger.js';
 import { Ambassador } from './ambassador.js';
+import { WorkerPool, reportToPrimary } from './cluster/workerPool.js';
 
 const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -29,9 +31,16 @@ async function main(): Promise<void> {
     process.stdout.write(`redis-ambassador ${version}\n`);
     return;
   }
-  const config = loaded.config;
-  const log = new Logger(config.logLevel);
-  const ambassador = new Ambassador(config, log);
+  let config = loaded.config;
+  let log = new Logger(config.logLevel);
+  const pooled = config.workers > 1;
+  if (pooled && cluster.isWorker) {
+    // The primary serves the admin endpoint; workers report their metrics to it.
+    config = { ...config, admin: null, notes: [] };
+    log = log.child({ worker: Number(process.env.AMBASSADOR_WORKER_ID ?? 0) });
+  }
+  const ambassador = pooled && cluster.isPrimary ? new WorkerPool(config, log) : new Ambassador(config, log);
+  if (ambassador instanceof Ambassador && pooled) reportToPrimary(ambassador.metrics.registry);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

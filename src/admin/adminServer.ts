@@ -6,7 +6,11 @@
 import http from 'node:http';
 import type { HostPort } from '../config/address.js';
 import type { Logger } from '../log/logger.js';
-import type { MetricsRegistry } from '../metrics/metricsRegistry.js';
+/** Where /metrics comes from: one process's registry, or the workers' aggregate. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
 
 import type { UpstreamStatus } from '../failover/upstreamSelector.js';
 
@@ -26,7 +30,7 @@ export class AdminServer {
   private readonly server: http.Server;
 
   constructor(
-    private readonly metrics: MetricsRegistry,
+    private readonly metrics: MetricsSource,
     private readonly readiness: Readiness,
     private readonly log: Logger,
   ) {

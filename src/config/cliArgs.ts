@@ -24,6 +24,7 @@ export const VALUE_FLAGS: Readonly<Record<string, string>> = {
   '--on-upstream-loss': 'AMBASSADOR_ON_UPSTREAM_LOSS',
   '--unavailable-wait': 'AMBASSADOR_UNAVAILABLE_WAIT_MS',
   '--sentinel-poll': 'AMBASSADOR_SENTINEL_POLL_MS',
+  '--workers': 'AMBASSADOR_WORKERS',
 };
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {

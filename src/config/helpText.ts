@@ -48,6 +48,9 @@ FLAGS (each overrides the environment variable named beside it)
   --unavailable-wait MS       commands wait this long for an upstream   AMBASSADOR_UNAVAILABLE_WAIT_MS [5000]
                               after a loss, then get -ERR
   --sentinel-poll MS          re-ask the sentinels this often           AMBASSADOR_SENTINEL_POLL_MS    [5000]
+  --workers N                 processes sharing the listeners; the      AMBASSADOR_WORKERS             [1]
+                              primary serves the admin endpoint with
+                              the workers' metrics added up
   -h, --help                  this text
   -V, --version               the version
 

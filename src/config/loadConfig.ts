@@ -29,6 +29,8 @@ export interface AmbassadorConfig {
   /** How long commands wait for an upstream while none is available. */
   readonly unavailableWaitMs: number;
   readonly sentinelPollMs: number;
+  /** Processes carrying traffic; above 1 a primary forks them and aggregates their metrics. */
+  readonly workers: number;
   readonly limits: ScannerLimits;
   /** Remarks for the log once it exists (e.g. ignored _ENV_ copies). */
   readonly notes: readonly string[];
@@ -107,6 +109,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       onUpstreamLoss: loss,
       unavailableWaitMs: positiveInt(setting, 'AMBASSADOR_UNAVAILABLE_WAIT_MS', 5000),
       sentinelPollMs: positiveInt(setting, 'AMBASSADOR_SENTINEL_POLL_MS', 5000),
+      workers: positiveInt(setting, 'AMBASSADOR_WORKERS', 1),
       limits: REDIS_DEFAULT_LIMITS,
       notes,
     },

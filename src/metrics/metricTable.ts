@@ -9,6 +9,12 @@ export interface MetricDef {
   readonly type: MetricType;
   readonly help: string;
   readonly labels: readonly string[];
+  /**
+   * How AMBASSADOR_WORKERS processes combine: "sum" (default) for counts every worker adds to;
+   * "min"/"max" for facts every worker observes on its own (each worker health-checks and
+   * follows failovers itself, so summing would multiply them).
+   */
+  readonly aggregator?: 'min' | 'max';
 }
 
 export const METRIC_PREFIX = 'redis_ambassador_';
@@ -78,6 +84,7 @@ export const METRICS = {
     type: 'gauge',
     help: '1 when the upstream answers the health check PING, else 0.',
     labels: ['listener', 'upstream'],
+    aggregator: 'min',
   },
   upstreamConnectFailures: {
     name: 'redis_ambassador_upstream_connect_failures_total',
@@ -96,6 +103,7 @@ export const METRICS = {
     type: 'counter',
     help: 'Times the listener switched its traffic to a different master.',
     labels: ['listener'],
+    aggregator: 'max',
   },
 } as const satisfies Record<string, MetricDef>;
 

@@ -52,7 +52,7 @@ export class MetricsRegistry {
         name: def.name,
         help: def.help,
         type: def.type,
-        get: async () => ({ name: def.name, help: def.help, type: def.type, values: read[key](), aggregator: 'sum' }),
+        get: async () => ({ name: def.name, help: def.help, type: def.type, values: read[key](), aggregator: def.aggregator ?? 'sum' }),
       } as unknown as client.Metric);
     }
   }

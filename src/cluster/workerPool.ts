@@ -1,0 +1,70 @@
+/**
+ * AMBASSADOR_WORKERS=N: Node relays on one core, Redis does not, so N worker processes share the
+ * listening ports (node:cluster hands each accepted connection to a worker in turn; every session
+ * stays within one worker, so 1:1 semantics are untouched). The primary carries no traffic: it
+ * restarts workers that die, serves the admin endpoint with the workers' metrics added up through
+ * prom-client's AggregatorRegistry, answers /readyz from its own upstream probes, and on SIGTERM
+ * passes the signal on and exits once every worker has drained.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import client from 'prom-client';
+import type { AmbassadorConfig } from '../config/loadConfig.js';
+import type { Logger } from '../log/logger.js';
+import { AdminServer } from '../admin/adminServer.js';
+import { Ambassador } from '../ambassador.js';
+
+export class WorkerPool {
+  private readonly aggregator = new client.AggregatorRegistry();
+  private readonly probes: Ambassador;
+  private admin: AdminServer | null = null;
+  private stopping = false;
+
+  constructor(
+    private readonly config: AmbassadorConfig,
+    private readonly log: Logger,
+  ) {
+    this.probes = new Ambassador(config, log.child({ role: 'primary' }));
+  }
+
+  async start(): Promise<void> {
+    for (let i = 1; i <= this.config.workers; i++) this.fork(i);
+    cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
+      if (this.stopping) return;
+      const id = Number((worker as Worker & { workerId?: number }).workerId ?? 0);
+      this.log.error('worker exited; starting another', { worker: id, code, signal });
+      this.fork(id);
+    });
+    this.probes.startProbes();
+    if (this.config.admin) {
+      const source = { contentType: this.aggregator.contentType, metrics: () => this.aggregator.clusterMetrics() };
+      this.admin = new AdminServer(source, this.probes, this.log);
+      await this.admin.listen(this.config.admin);
+      this.log.info('admin listening', { address: `${this.config.admin.host}:${this.admin.port}`, workers: this.config.workers });
+    }
+  }
+
+  /** Passes the stop on to every worker and resolves when all have exited (or the timeout passed). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.probes.stopProbes();
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    const exited = workers.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
+    for (const w of workers) w.process.kill('SIGTERM');
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.config.shutdownTimeoutMs + 1000).unref());
+    await Promise.race([Promise.all(exited), deadline]);
+    for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+    await this.admin?.close();
+  }
+
+  private fork(id: number): void {
+    const worker = cluster.fork({ AMBASSADOR_WORKER_ID: String(id) }) as Worker & { workerId?: number };
+    worker.workerId = id;
+  }
+}
+
+/** In a worker: let the primary's AggregatorRegistry collect this process's registry. */
+export function reportToPrimary(registry: client.Registry): void {
+  client.AggregatorRegistry.setRegistries([registry]);
+  // Constructing one installs the worker's side of the metrics request/response.
+  new client.AggregatorRegistry();
+}

@@ -33,7 +33,7 @@ export async function startAmbassador(opts: { env?: Record<string, string>; args
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   try {
-    for (const p of [...opts.waitPorts, adminPort]) await waitForPort(p, 5000);
+    for (const p of [...opts.waitPorts, adminPort]) await waitForPort(p, 15_000);
   } catch (e) {
     child.kill('SIGKILL');
     throw new Error(`ambassador did not start: ${(e as Error).message}\nstdout:\n${out}\nstderr:\n${err}`);

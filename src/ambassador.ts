@@ -129,7 +129,7 @@ export class Ambassador implements Readiness {
   /** Stops accepting, waits up to the shutdown timeout for replies in flight, then closes all. */
   async stop(): Promise<void> {
     for (const { selector } of this.selectors) selector.stop();
-    await Promise.all(this.listeners.map((l) => l.close().catch(() => {})));
+    for (const l of this.listeners) l.stopAccepting();
     const sessions = this.listeners.flatMap((l) => [...l.sessions]);
     const inFlight = sessions.reduce((n, s) => n + s.pendingCommands, 0);
     this.log.info('stopping', { sessions: sessions.length, commands_in_flight: inFlight, timeout_ms: this.config.shutdownTimeoutMs });

@@ -40,9 +40,12 @@ export class Listener {
     for (const s of this.sessions) s.upstreamChanged(reason);
   }
 
-  /** Stop accepting; existing sessions go on. */
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  /**
+   * Stop accepting; existing sessions go on. Not awaited by shutdown: net.Server's close callback
+   * only runs once every accepted connection has ended, i.e. after the drain.
+   */
+  stopAccepting(): void {
+    this.server.close();
   }
 
   private bind(host: string): Promise<void> {

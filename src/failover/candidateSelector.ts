@@ -24,6 +24,7 @@ export class CandidateSelector implements UpstreamSelector {
   ) {
     this.checks = candidates.map((c) => {
       stats.upstreamUp.set(c.url, 0);
+      stats.connectFailures.set(c.url, 0);
       return new HealthCheck(c, { ...health, probe: 'role' }, (up, reason) => {
         stats.upstreamUp.set(c.url, up ? 1 : 0);
         log.info(up ? 'candidate answered' : 'candidate down', { listener: stats.listener, upstream: c.url, reason });

@@ -149,6 +149,7 @@ export class SentinelSelector implements UpstreamSelector {
     });
     this.check?.stop();
     this.stats.upstreamUp.set(url, 0);
+    if (!this.stats.connectFailures.has(url)) this.stats.connectFailures.set(url, 0);
     this.check = new HealthCheck(next, { ...this.health, probe: 'ping' }, (up, why) => {
       this.stats.upstreamUp.set(url, up ? 1 : 0);
       const fields = { listener: this.stats.listener, upstream: url, reason: why };

@@ -15,6 +15,7 @@ export class StaticSelector implements UpstreamSelector {
     log: Logger,
   ) {
     stats.upstreamUp.set(upstream.url, 0);
+    stats.connectFailures.set(upstream.url, 0);
     this.check = new HealthCheck(upstream, { ...health, probe: 'ping' }, (up, reason) => {
       stats.upstreamUp.set(upstream.url, up ? 1 : 0);
       const fields = { listener: stats.listener, upstream: upstream.url, reason };

@@ -60,6 +60,9 @@ describe('admin endpoint', () => {
     expect((await get('/metrics', { method: 'POST', body: 'x' })).status).toBe(405);
     expect((await get('/healthz', { method: 'DELETE' })).status).toBe(405);
     expect((await get('/readyz', { method: 'PUT', body: 'x' })).status).toBe(405);
+    const head = await get('/metrics', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
   });
 
   it('/metrics is Prometheus text with the declared metrics and the prefixed process metrics', async () => {

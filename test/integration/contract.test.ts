@@ -4,12 +4,14 @@
  * the --listen/--upstream flags, --help, --version, and IPv6 as well as IPv4.
  */
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador } from '../support/ambassadorProcess.js';
+import { CLI, startAmbassador } from '../support/ambassadorProcess.js';
 import { freePort } from '../support/freePort.js';
-import { Cleanup, ipv6LoopbackAvailable, runCli } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
-import { startRedis, type RedisServer } from '../support/redisServer.js';
+import { Cleanup, ipv6LoopbackAvailable, runCli, startChild } from '../support/processes.js';
+import { exchangeUntilClose, RawClient } from '../support/rawClient.js';
+import { startRedis, waitForPort, type RedisServer } from '../support/redisServer.js';
+import { waitUntil } from '../support/wait.js';
 import { call } from '../support/stack.js';
 import { cmd, plain } from '../support/resp.js';
 
@@ -197,6 +199,21 @@ describe.concurrent('configuration errors: exit code 2, the variable named, an e
     });
   }
 
+  it('AMBASSADOR_ADMIN_ADDR on a listener port', async () => {
+    const p = await freePort();
+    const r = await runCli([], { [`REDIS_PORT_${p}_TCP`]: redisA.url, AMBASSADOR_ADMIN_ADDR: `127.0.0.1:${p}` });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('AMBASSADOR_ADMIN_ADDR');
+    expect(r.stderr).toContain(`REDIS_PORT_${p}_TCP`);
+  });
+
+  it('a setting that is not a number (AMBASSADOR_CONNECT_WINDOW_MS=soon)', async () => {
+    const p = await freePort();
+    const r = await runCli([], { [`REDIS_PORT_${p}_TCP`]: redisA.url, AMBASSADOR_CONNECT_WINDOW_MS: 'soon' });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('AMBASSADOR_CONNECT_WINDOW_MS');
+  });
+
   it('no listener variable at all', async () => {
     const r = await runCli([], { HOME: '/root', REDIS_NAME: '/x/redis' });
     expect(r.code).toBe(2);
@@ -276,6 +293,68 @@ describe('IPv4 and IPv6', () => {
       } finally {
         c.close();
       }
+    }
+  });
+});
+
+describe('cannot listen', () => {
+  it('a listener port already taken: exit code 1, and the port named', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '0.0.0.0', () => r()));
+    cleanup.add(blocker, (b) => new Promise((r) => b.close(() => r(undefined))));
+    const p = (blocker.address() as net.AddressInfo).port;
+    const r = await runCli([], { [`REDIS_PORT_${p}_TCP`]: redisA.url, AMBASSADOR_ADMIN_ADDR: 'off' });
+    expect(r.code).toBe(1);
+    expect(`${r.stdout}${r.stderr}`).toContain(String(p));
+  });
+});
+
+describe('upstream addresses', () => {
+  it('an upstream written as tcp://[::1]:<port> or tcp://localhost:<port> is reached', async (ctx) => {
+    if (!(await ipv6LoopbackAvailable())) ctx.skip();
+    const r6 = cleanup.add(await startRedis(['--bind', '127.0.0.1', '::1']), (r) => r.stop('SIGKILL'));
+    for (const host of ['[::1]', 'localhost']) {
+      const p = await freePort();
+      const amb = cleanup.add(await startAmbassador({ env: { [`REDIS_PORT_${p}_TCP`]: `tcp://${host}:${r6.port}` }, waitPorts: [p] }), (a) =>
+        a.stop('SIGKILL'),
+      );
+      expect(await call(p, 'SET', `contract:host:${host}`, 'x')).toBe('OK');
+      expect(await call(r6.port, 'GET', `contract:host:${host}`)).toBe('x');
+      expect(listeningEvents(amb.logs())[0]).toMatchObject({ port: p });
+    }
+  });
+});
+
+describe('logs', () => {
+  it('every stdout line is one JSON object with time, level and event; AMBASSADOR_LOG_LEVEL=warn drops info lines', async () => {
+    for (const level of ['info', 'warn']) {
+      const p = await freePort();
+      const admin = await freePort();
+      const child = cleanup.add(
+        startChild(process.execPath, [CLI], {
+          PATH: process.env.PATH ?? '',
+          [`REDIS_PORT_${p}_TCP`]: redisA.url,
+          [`X_ENV_REDIS_PORT_${p}_TCP`]: redisB.url,
+          AMBASSADOR_ADMIN_ADDR: `127.0.0.1:${admin}`,
+          AMBASSADOR_LOG_LEVEL: level,
+        }),
+        (c) => c.stop(),
+      );
+      await waitForPort(p, 10_000);
+      expect(await call(p, 'PING')).toBe('PONG');
+      await exchangeUntilClose(p, '*1\r\n+x\r\n'); // a client protocol error: a warn line
+      await waitUntil(() => /protocol error/.test(child.stdout()), { what: () => `the protocol error logged; got ${child.stdout()}` });
+      const lines = child.stdout().split('\n').filter((l) => l !== '');
+      for (const line of lines) {
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        expect(typeof rec.time).toBe('string');
+        expect(['debug', 'info', 'warn', 'error']).toContain(rec.level);
+        expect(typeof rec.event).toBe('string');
+      }
+      const levels = new Set(lines.map((l) => (JSON.parse(l) as { level: string }).level));
+      if (level === 'warn') expect([...levels].filter((l) => l === 'info' || l === 'debug')).toEqual([]);
+      else expect(levels.has('info')).toBe(true);
+      await child.stop();
     }
   });
 });

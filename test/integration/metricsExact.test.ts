@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseline, perCommand, samples } from '../support/metricsText.js';
+import { startAmbassador } from '../support/ambassadorProcess.js';
+import { freePort } from '../support/freePort.js';
 import { Cleanup, run } from '../support/processes.js';
 import { RawClient } from '../support/rawClient.js';
 import { cmd, plain } from '../support/resp.js';
@@ -198,5 +200,22 @@ describe('connection and byte counters', () => {
     for (const c of clients) c.close();
     await waitUntil(async () => (await delta('redis_ambassador_client_connections')) === 0, { what: 'connections gauge back to 0' });
     expect(await delta('redis_ambassador_client_connections_total')).toBe(3);
+  });
+});
+
+describe('AMBASSADOR_METRICS=off', () => {
+  it('proxies as before but counts no commands; connections are still counted', async () => {
+    const port = await freePort();
+    const amb = cleanup.add(
+      await startAmbassador({ env: { [`REDIS_PORT_${port}_TCP`]: stack.redis.url, AMBASSADOR_METRICS: 'off' }, waitPorts: [port] }),
+      (a) => a.stop('SIGKILL'),
+    );
+    const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+    await c.write(Buffer.concat([cmd('SET', 'off:k', 'v'), cmd('GET', 'off:k'), cmd('NOSUCHCOMMAND')]));
+    expect((await c.waitForReplies(3)).map(plain).slice(0, 2)).toEqual(['OK', 'v']);
+    expect(await amb.metric('redis_ambassador_commands_total')).toBe(0);
+    expect(await amb.metric('redis_ambassador_command_duration_seconds_count')).toBe(0);
+    expect(await amb.metric('redis_ambassador_command_errors_total')).toBe(0);
+    expect(await amb.metric('redis_ambassador_client_connections')).toBe(1);
   });
 });

@@ -278,6 +278,33 @@ describe('CLIENT REPLY', () => {
   });
 });
 
+describe('CLIENT REPLY SKIP and empty commands', () => {
+  it('an empty command (*0 or a blank inline line) uses up a SKIP, as in redis-server', async () => {
+    const data = Buffer.concat([
+      cmd('CLIENT', 'REPLY', 'SKIP'),
+      Buffer.from('*0\r\n'),
+      cmd('PING'), // answered: the *0 took the skip
+      cmd('CLIENT', 'REPLY', 'SKIP'),
+      Buffer.from('\r\n'),
+      cmd('ECHO', 'a'), // answered: the blank line took the skip
+      cmd('CLIENT', 'REPLY', 'SKIP'),
+      cmd('ECHO', 'skipped'),
+      cmd('ECHO', 'b'),
+    ]);
+    const direct = cleanup.add(await RawClient.connect(redis.port), (c) => c.close());
+    await direct.write(data);
+    const expected = plainAll(await direct.waitForReplies(3));
+    expect(expected).toEqual(['PONG', 'a', 'b']);
+    const c1 = await raw();
+    await c1.write(data);
+    expect(plainAll(await c1.waitForReplies(3))).toEqual(expected);
+    const c = await counts();
+    expect(c.ping).toEqual({ sent: 1, matched: 1, blocking: 0 });
+    expect(c.echo).toEqual({ sent: 3, matched: 2, blocking: 0 });
+    expect(c['client|reply']).toEqual({ sent: 3, matched: 0, blocking: 0 });
+  });
+});
+
 describe('MULTI / EXEC / WATCH', () => {
   it('queued commands are matched to +QUEUED, EXEC to its array; EXECABORT and a WATCH abort classified', async () => {
     const c1 = await raw();

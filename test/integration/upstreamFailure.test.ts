@@ -70,6 +70,19 @@ describe('upstream unreachable when a client connects', () => {
   });
 });
 
+describe('a client that sends a lot before the upstream is there', () => {
+  it('5 MB sent while the upstream is still being retried is delivered once it comes up', async () => {
+    const later = await freePort();
+    const { amb, port } = await ambassadorTo(later, { AMBASSADOR_CONNECT_WINDOW_MS: '20000' });
+    const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+    const value = Buffer.alloc(5 * 1024 * 1024, 0x7a);
+    void c.write(Buffer.concat([cmd('SET', 'early', value), cmd('STRLEN', 'early')])).catch(() => {});
+    await waitUntil(async () => (await amb.metric('redis_ambassador_upstream_connect_failures_total')) >= 1, { what: 'a failed attempt' });
+    cleanup.add(await startRedis([], later), (r) => r.stop('SIGKILL'));
+    expect((await c.waitForReplies(2, 20_000)).map(plain)).toEqual(['OK', value.length]);
+  });
+});
+
 describe('upstream dies with commands in flight', () => {
   it('SIGKILL while BLPOP is pending: earlier replies arrive, the pending command gets "upstream connection lost"', async () => {
     const stack = await startStack(cleanup);

@@ -46,19 +46,26 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
 /** A long-running child with its output collected; kill it with stop(). */
 export interface Child {
   readonly process: ChildProcess;
+  /** stdout and stderr as they came. */
   output(): string;
+  stdout(): string;
   stop(): Promise<void>;
 }
 
-export function startChild(command: string, args: string[]): Child {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startChild(command: string, args: string[], env?: NodeJS.ProcessEnv): Child {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  let stdout = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    stdout += d.toString();
+  });
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   child.on('error', () => {});
   return {
     process: child,
     output: () => out,
+    stdout: () => stdout,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

@@ -14,6 +14,9 @@ import { CommandIndex } from './resp/commandIndex.js';
 import { Listener } from './proxy/listener.js';
 import { specialIds } from './proxy/replyMatcher.js';
 import { stateIds } from './proxy/sessionState.js';
+import { CommandPolicy } from './proxy/commandPolicy.js';
+import { RequestGate, gateIds } from './proxy/requestGate.js';
+import { encodeCommand } from './resp/commandCodec.js';
 import { CandidateSelector } from './failover/candidateSelector.js';
 import { SentinelSelector } from './failover/sentinelSelector.js';
 import { StaticSelector } from './failover/staticSelector.js';
@@ -27,6 +30,8 @@ export class Ambassador implements Readiness {
   readonly metrics: MetricsRegistry;
   private readonly selectors: { name: string; selector: UpstreamSelector }[] = [];
   private admin: AdminServer | null = null;
+  /** AUTH for the upstream with the ambassador's own credentials, or null. */
+  private readonly preamble: Buffer | null;
 
   constructor(
     private readonly config: AmbassadorConfig,
@@ -35,7 +40,15 @@ export class Ambassador implements Readiness {
     const index = new CommandIndex();
     const ids = specialIds(index);
     const sids = stateIds(index);
+    const gids = gateIds(index);
     this.metrics = new MetricsRegistry(index.names);
+    const policy = config.policy ? new CommandPolicy(index, config.policy) : null;
+    const gated = policy !== null || config.requirepass !== null;
+    const creds = config.upstreamCredentials;
+    this.preamble = creds
+      ? encodeCommand(creds.username === null ? ['AUTH', creds.password] : ['AUTH', creds.username, creds.password])
+      : null;
+    const upstreamPreamble = this.preamble ? [{ bytes: this.preamble, cmd: sids.auth }] : [];
     for (const spec of config.listeners) {
       const stats = this.metrics.forListener(spec.name);
       let listener: Listener | null = null;
@@ -55,6 +68,11 @@ export class Ambassador implements Readiness {
         unavailableWaitMs: config.unavailableWaitMs,
         maxPendingCommands: config.maxPendingCommands,
         onUpstreamLoss: config.onUpstreamLoss,
+        tcpKeepaliveMs: config.tcpKeepaliveMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+        upstreamPreamble,
+        newGate: () => (gated ? new RequestGate(index, gids, policy, config.requirepass) : null),
+        rejected: (cmd, reason) => stats.reject(cmd, reason),
         upstream: () => selector.current(),
         suspect: (reason) => {
           const now = Date.now();
@@ -63,7 +81,7 @@ export class Ambassador implements Readiness {
           log.debug('upstream suspected', { listener: spec.name, reason });
           selector.suspect(reason);
         },
-      });
+      }, config.maxClients);
       this.listeners.push(listener);
       this.selectors.push({ name: spec.name, selector });
     }
@@ -151,6 +169,7 @@ export class Ambassador implements Readiness {
       intervalMs: this.config.healthIntervalMs,
       timeoutMs: this.config.healthTimeoutMs,
       failuresBeforeDown: this.config.healthFailures,
+      preamble: this.preamble,
     };
     if (spec.sentinel) return new SentinelSelector(spec.sentinel, health, this.config.sentinelPollMs, stats, this.log, onChange);
     if (spec.upstreams.length > 1) return new CandidateSelector(spec.upstreams, health, stats, this.log, onChange);

@@ -25,6 +25,17 @@ export const VALUE_FLAGS: Readonly<Record<string, string>> = {
   '--unavailable-wait': 'AMBASSADOR_UNAVAILABLE_WAIT_MS',
   '--sentinel-poll': 'AMBASSADOR_SENTINEL_POLL_MS',
   '--workers': 'AMBASSADOR_WORKERS',
+  '--max-clients': 'AMBASSADOR_MAX_CLIENTS',
+  '--idle-timeout': 'AMBASSADOR_IDLE_TIMEOUT_MS',
+  '--tcp-keepalive': 'AMBASSADOR_TCP_KEEPALIVE_MS',
+  '--max-bulk-length': 'AMBASSADOR_MAX_BULK_LENGTH',
+  '--max-multibulk-length': 'AMBASSADOR_MAX_MULTIBULK_LENGTH',
+  '--max-inline-length': 'AMBASSADOR_MAX_INLINE_LENGTH',
+  '--deny-commands': 'AMBASSADOR_DENY_COMMANDS',
+  '--allow-commands': 'AMBASSADOR_ALLOW_COMMANDS',
+  '--upstream-username': 'AMBASSADOR_UPSTREAM_USERNAME',
+  '--upstream-password-file': 'AMBASSADOR_UPSTREAM_PASSWORD_FILE',
+  '--requirepass-file': 'AMBASSADOR_REQUIREPASS_FILE',
 };
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {

@@ -8,6 +8,14 @@ import { parseHostPort, parsePort, parseUpstreamUrl, type HostPort } from './add
 import { listenersFromEnv, parseSentinel, type ListenerSpec } from './listenerContract.js';
 import { LOG_LEVELS, type LogLevel } from '../log/logger.js';
 import { REDIS_DEFAULT_LIMITS, type ScannerLimits } from '../resp/scanner.js';
+import type { PolicySpec } from '../proxy/commandPolicy.js';
+import { readFileSync } from 'node:fs';
+
+export interface UpstreamCredentials {
+  /** ACL user, or null for AUTH <password> (the default user). */
+  readonly username: string | null;
+  readonly password: Buffer;
+}
 
 export interface AmbassadorConfig {
   readonly listeners: readonly ListenerSpec[];
@@ -32,6 +40,17 @@ export interface AmbassadorConfig {
   /** Processes carrying traffic; above 1 a primary forks them and aggregates their metrics. */
   readonly workers: number;
   readonly limits: ScannerLimits;
+  /** Clients beyond this many get -ERR max number of clients reached, as from Redis. */
+  readonly maxClients: number;
+  /** Close a client idle this long (0: never), like Redis's timeout. */
+  readonly idleTimeoutMs: number;
+  /** TCP keepalive probe delay on both sides (0: off), like Redis's tcp-keepalive. */
+  readonly tcpKeepaliveMs: number;
+  /** The password clients must AUTH with before anything else, or null. Never logged. */
+  readonly requirepass: Buffer | null;
+  /** The ambassador authenticates every upstream connection itself with these, or null. Never logged. */
+  readonly upstreamCredentials: UpstreamCredentials | null;
+  readonly policy: PolicySpec | null;
   /** Remarks for the log once it exists (e.g. ignored _ENV_ copies). */
   readonly notes: readonly string[];
 }
@@ -91,6 +110,23 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     throw new ConfigError(`AMBASSADOR_METRICS: "${metricsText}" is not on or off`);
   }
 
+  const deny = setting('AMBASSADOR_DENY_COMMANDS');
+  const allow = setting('AMBASSADOR_ALLOW_COMMANDS');
+  if (deny !== undefined && allow !== undefined) {
+    throw new ConfigError('AMBASSADOR_DENY_COMMANDS and AMBASSADOR_ALLOW_COMMANDS are both set; use one (a deny-list, or an allow-list)');
+  }
+  const policy: PolicySpec | null =
+    deny !== undefined
+      ? { mode: 'deny', names: deny.split(','), source: 'AMBASSADOR_DENY_COMMANDS' }
+      : allow !== undefined
+        ? { mode: 'allow', names: allow.split(','), source: 'AMBASSADOR_ALLOW_COMMANDS' }
+        : null;
+  const upstreamPassword = secret(setting, 'AMBASSADOR_UPSTREAM_PASSWORD');
+  const upstreamUser = setting('AMBASSADOR_UPSTREAM_USERNAME') ?? null;
+  if (upstreamUser !== null && upstreamPassword === null) {
+    throw new ConfigError('AMBASSADOR_UPSTREAM_USERNAME is set without AMBASSADOR_UPSTREAM_PASSWORD (or AMBASSADOR_UPSTREAM_PASSWORD_FILE)');
+  }
+
   return {
     kind: 'run',
     config: {
@@ -110,7 +146,18 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       unavailableWaitMs: positiveInt(setting, 'AMBASSADOR_UNAVAILABLE_WAIT_MS', 5000),
       sentinelPollMs: positiveInt(setting, 'AMBASSADOR_SENTINEL_POLL_MS', 5000),
       workers: positiveInt(setting, 'AMBASSADOR_WORKERS', 1),
-      limits: REDIS_DEFAULT_LIMITS,
+      limits: {
+        ...REDIS_DEFAULT_LIMITS,
+        maxBulkLength: positiveInt(setting, 'AMBASSADOR_MAX_BULK_LENGTH', REDIS_DEFAULT_LIMITS.maxBulkLength),
+        maxMultibulkLength: positiveInt(setting, 'AMBASSADOR_MAX_MULTIBULK_LENGTH', REDIS_DEFAULT_LIMITS.maxMultibulkLength),
+        maxInlineLength: positiveInt(setting, 'AMBASSADOR_MAX_INLINE_LENGTH', REDIS_DEFAULT_LIMITS.maxInlineLength),
+      },
+      maxClients: positiveInt(setting, 'AMBASSADOR_MAX_CLIENTS', 10_000),
+      idleTimeoutMs: wholeNumber(setting, 'AMBASSADOR_IDLE_TIMEOUT_MS', 0),
+      tcpKeepaliveMs: wholeNumber(setting, 'AMBASSADOR_TCP_KEEPALIVE_MS', 300_000),
+      requirepass: secret(setting, 'AMBASSADOR_REQUIREPASS'),
+      upstreamCredentials: upstreamPassword === null ? null : { username: upstreamUser, password: upstreamPassword },
+      policy,
       notes,
     },
   };
@@ -147,6 +194,36 @@ function positiveInt(setting: (name: string) => string | undefined, name: string
     throw new ConfigError(`${name}: "${text}" is not a positive whole number (default ${fallback})`);
   }
   return Number(text);
+}
+
+function wholeNumber(setting: (name: string) => string | undefined, name: string, fallback: number): number {
+  const text = setting(name);
+  if (text === undefined) return fallback;
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new ConfigError(`${name}: "${text}" is not a whole number of milliseconds, 0 for off (default ${fallback})`);
+  }
+  return Number(text);
+}
+
+/**
+ * A secret from NAME or from the file NAME_FILE (Docker/Kubernetes secrets), trailing newline
+ * dropped. Error messages name the variable, never the value.
+ */
+function secret(setting: (name: string) => string | undefined, name: string): Buffer | null {
+  const direct = setting(name);
+  const file = setting(`${name}_FILE`);
+  if (direct !== undefined && file !== undefined) throw new ConfigError(`${name} and ${name}_FILE are both set; use one`);
+  if (direct !== undefined) return Buffer.from(direct);
+  if (file === undefined) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${name}_FILE: cannot read "${file}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const value = text.replace(/\r?\n$/, '');
+  if (value === '') throw new ConfigError(`${name}_FILE: "${file}" is empty`);
+  return Buffer.from(value);
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -4,7 +4,7 @@
  * a command costs two array increments, and MetricsRegistry turns the arrays into prom-client
  * metric objects only when /metrics is scraped.
  */
-import { DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS } from './metricTable.js';
+import { DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS, REJECT_REASONS } from './metricTable.js';
 
 /** Bucket bounds in milliseconds, the unit of performance.now(). */
 const BOUNDS_MS = DURATION_BUCKETS.map((s) => s * 1000);
@@ -34,9 +34,13 @@ export class ListenerStats {
   readonly durations: Histograms;
   readonly blockingDurations: Histograms;
   readonly errors: Float64Array;
+  /** Per command, one slot per REJECT_REASONS entry. */
+  readonly rejected: Float64Array;
   readonly push = new Float64Array(PUSH_KINDS.length);
   clients = 0;
   clientsTotal = 0;
+  /** Connections refused at AMBASSADOR_MAX_CLIENTS. */
+  clientsRefused = 0;
   bytesIn = 0;
   bytesOut = 0;
   clientProtocolErrors = 0;
@@ -56,6 +60,11 @@ export class ListenerStats {
     this.durations = new Histograms(commandCount);
     this.blockingDurations = new Histograms(commandCount);
     this.errors = new Float64Array(commandCount * ERROR_CODES.length);
+    this.rejected = new Float64Array(commandCount * REJECT_REASONS.length);
+  }
+
+  reject(cmd: number, reason: string): void {
+    this.rejected[cmd * REJECT_REASONS.length + REJECT_REASONS.indexOf(reason)]!++;
   }
 
   error(cmd: number, code: number): void {

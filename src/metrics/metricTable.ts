@@ -49,6 +49,12 @@ export const METRICS = {
     help: 'Error replies, by command and by the error code (first word of the error: ERR, WRONGTYPE, MOVED, ...; unlisted codes count as "other").',
     labels: ['listener', 'cmd', 'error'],
   },
+  commandsRejected: {
+    name: 'redis_ambassador_commands_rejected_total',
+    type: 'counter',
+    help: 'Commands the ambassador answered itself instead of sending them upstream: reason="policy" (AMBASSADOR_DENY_COMMANDS / AMBASSADOR_ALLOW_COMMANDS) or "noauth" (AMBASSADOR_REQUIREPASS not satisfied).',
+    labels: ['listener', 'cmd', 'reason'],
+  },
   pushMessages: {
     name: 'redis_ambassador_push_messages_total',
     type: 'counter',
@@ -65,6 +71,12 @@ export const METRICS = {
     name: 'redis_ambassador_client_connections_total',
     type: 'counter',
     help: 'Client connections accepted.',
+    labels: ['listener'],
+  },
+  clientConnectionsRefused: {
+    name: 'redis_ambassador_client_connections_refused_total',
+    type: 'counter',
+    help: 'Client connections refused with -ERR max number of clients reached (AMBASSADOR_MAX_CLIENTS).',
     labels: ['listener'],
   },
   bytes: {
@@ -114,5 +126,7 @@ export const ERROR_CODES: readonly string[] = [
   'NOREPLICAS', 'NOTBUSY', 'UNBLOCKED', 'CROSSSLOT', 'TRYAGAIN', 'CLUSTERDOWN', 'NOPROTO',
   'UNKILLABLE', 'NOTREADONLY', 'other',
 ];
+
+export const REJECT_REASONS: readonly string[] = ['policy', 'noauth'];
 
 export const PUSH_KINDS: readonly string[] = ['message', 'pmessage', 'smessage', 'monitor', 'invalidate', 'other'];

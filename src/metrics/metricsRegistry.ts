@@ -4,7 +4,7 @@
  * prom-client's default process metrics (CPU, RSS, heap, event-loop lag) join them, prefixed.
  */
 import client from 'prom-client';
-import { DURATION_BUCKETS, ERROR_CODES, METRIC_PREFIX, METRICS, PUSH_KINDS, type MetricDef } from './metricTable.js';
+import { DURATION_BUCKETS, ERROR_CODES, METRIC_PREFIX, METRICS, PUSH_KINDS, REJECT_REASONS, type MetricDef } from './metricTable.js';
 import { BUCKET_SLOTS, ListenerStats, type Histograms } from './listenerStats.js';
 
 type Labels = Record<string, string | number>;
@@ -24,13 +24,15 @@ export class MetricsRegistry {
       commands: () => this.perCommand((s) => s.commands),
       commandDuration: () => this.histogram(METRICS.commandDuration, (s) => s.durations),
       blockingDuration: () => this.histogram(METRICS.blockingDuration, (s) => s.blockingDurations),
-      commandErrors: () => this.errors(),
+      commandErrors: () => this.perCommandAnd(ERROR_CODES, 'error', (s) => s.errors),
+      commandsRejected: () => this.perCommandAnd(REJECT_REASONS, 'reason', (s) => s.rejected),
       pushMessages: () =>
         this.stats.flatMap((s) =>
           PUSH_KINDS.map((kind, k) => ({ labels: { listener: s.listener, kind }, value: s.push[k]! })).filter((v) => v.value > 0),
         ),
       clientConnections: () => this.perListener((s) => s.clients),
       clientConnectionsTotal: () => this.perListener((s) => s.clientsTotal),
+      clientConnectionsRefused: () => this.perListener((s) => s.clientsRefused),
       bytes: () =>
         this.stats.flatMap((s) => [
           { labels: { listener: s.listener, direction: 'in' }, value: s.bytesIn },
@@ -93,17 +95,16 @@ export class MetricsRegistry {
     return out;
   }
 
-  private errors(): Value[] {
+  /** A per-command table with a second label (`values` in slot order), non-zero cells only. */
+  private perCommandAnd(values: readonly string[], label: string, pick: (s: ListenerStats) => Float64Array): Value[] {
     const out: Value[] = [];
-    const n = ERROR_CODES.length;
+    const n = values.length;
     for (const s of this.stats) {
-      for (let i = 0; i < s.errors.length; i++) {
-        const v = s.errors[i]!;
+      const a = pick(s);
+      for (let i = 0; i < a.length; i++) {
+        const v = a[i]!;
         if (v > 0) {
-          out.push({
-            labels: { listener: s.listener, cmd: this.commandNames[Math.floor(i / n)]!, error: ERROR_CODES[i % n]! },
-            value: v,
-          });
+          out.push({ labels: { listener: s.listener, cmd: this.commandNames[Math.floor(i / n)]!, [label]: values[i % n]! }, value: v });
         }
       }
     }

@@ -20,6 +20,8 @@ export interface HealthOptions {
   /** Consecutive failed checks before the upstream counts as down. */
   readonly failuresBeforeDown: number;
   readonly probe: 'ping' | 'role';
+  /** The ambassador's own AUTH, written once per probe connection before the first probe. */
+  readonly preamble: Buffer | null;
 }
 
 /** Called when up/down changes, and in role mode also when the role changes. */
@@ -38,6 +40,8 @@ export class HealthCheck {
   private failures = 0;
   private stopped = false;
   private waiting = false;
+  /** Replies still due for the preamble on the current connection (they are not probe answers). */
+  private preambleReplies = 0;
   private reportedDown = false;
 
   constructor(
@@ -71,6 +75,11 @@ export class HealthCheck {
     this.socket = s;
     const sink: FrameSink = {
       onFrame: (sc) => {
+        if (this.preambleReplies > 0) {
+          this.preambleReplies--;
+          if (sc.frameType === RESP_TYPE.ERROR) this.failed(`the upstream refused the ambassador's AUTH (${errorWord(sc)})`);
+          return;
+        }
         const authNeeded = sc.frameType === RESP_TYPE.ERROR && (startsWith(sc, 'noauth') || startsWith(sc, 'wrongpass'));
         if (this.opts.probe === 'ping') {
           if (authNeeded || (sc.frameType === RESP_TYPE.SIMPLE && CommandIndex.tokenIs(sc, 0, 'pong'))) this.passed('unknown');
@@ -85,6 +94,10 @@ export class HealthCheck {
     };
     this.scanner = new RespScanner('reply', sink);
     s.on('connect', () => {
+      if (this.opts.preamble !== null) {
+        this.preambleReplies = 1;
+        s.write(this.opts.preamble);
+      }
       if (this.waiting) s.write(this.probeBytes);
     });
     s.on('data', (chunk: Buffer) => this.scanner?.feed(chunk));

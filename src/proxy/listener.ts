@@ -10,7 +10,10 @@ export class Listener {
   readonly sessions = new Set<Session>();
   private readonly server: net.Server;
 
-  constructor(private readonly ctx: SessionContext) {
+  constructor(
+    private readonly ctx: SessionContext,
+    private readonly maxClients: number,
+  ) {
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
   }
 
@@ -61,6 +64,14 @@ export class Listener {
 
   private accept(socket: net.Socket): void {
     const stats = this.ctx.stats;
+    if (this.sessions.size >= this.maxClients) {
+      // What redis-server answers past maxclients, then it closes.
+      socket.on('error', () => {});
+      socket.end('-ERR max number of clients reached\r\n');
+      socket.destroySoon();
+      stats.clientsRefused++;
+      return;
+    }
     stats.clients++;
     stats.clientsTotal++;
     const session = new Session(socket, this.ctx, (s) => {

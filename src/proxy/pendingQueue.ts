@@ -14,12 +14,18 @@ export class PendingQueue {
   private kind: Uint8Array;
   /** Small integer argument of special commands (HELLO's protocol version). */
   private arg: Int32Array;
-  /** 1 for commands the ambassador sent itself (state replay): their replies are not the client's. */
+  /**
+   * Who answers: 0 the upstream, for the client; 1 the upstream, for the ambassador itself (state
+   * replay: not the client's reply); 2 the ambassador, for the client (a refused command: its
+   * reply bytes wait in `extra` for their turn).
+   */
   private internal: Uint8Array;
   /** Decoded arguments of state-changing commands, applied when the reply succeeds. */
   private extra: (Buffer[] | null)[];
   /** How many internal entries are queued. */
   internalCount = 0;
+  /** How many locally answered entries are queued. */
+  localCount = 0;
 
   constructor(initial = 64) {
     this.cap = initial;
@@ -59,8 +65,30 @@ export class PendingQueue {
     this.internalCount++;
   }
 
+  /** Queues a command the ambassador answers itself with `reply`, in its turn. */
+  pushLocal(cmd: number, start: number, reply: Buffer): void {
+    if (this.count === this.cap) this.grow();
+    this.set((this.head + this.count) % this.cap, cmd, start, 1, 0, 0, [reply], 2);
+    this.count++;
+    this.localCount++;
+  }
+
+  get headLocal(): boolean {
+    return this.count > 0 && this.internal[this.head] === 2;
+  }
+
+  /** Visits every entry oldest first: kind 0 client, 1 internal, 2 local (with its reply). */
+  forEach(visit: (owner: number, reply: Buffer | null) => void): void {
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.head + k) % this.cap;
+      const owner = this.internal[i]!;
+      visit(owner, owner === 2 ? this.extra[i]![0]! : null);
+    }
+  }
+
   shift(): void {
     if (this.internal[this.head] === 1) this.internalCount--;
+    else if (this.internal[this.head] === 2) this.localCount--;
     this.extra[this.head] = null;
     this.head = (this.head + 1) % this.cap;
     this.count--;
@@ -107,6 +135,7 @@ export class PendingQueue {
     this.head = 0;
     this.count = 0;
     this.internalCount = 0;
+    this.localCount = 0;
   }
 
   private set(i: number, cmd: number, start: number, replies: number, kind: number, arg: number, extra: Buffer[] | null, internal: number): void {

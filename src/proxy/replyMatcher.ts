@@ -192,6 +192,30 @@ export class ReplyMatcher {
     }
   }
 
+  /** Queues a command the ambassador answers itself, in its turn. */
+  pushLocal(cmd: number, now: number, reply: Buffer): void {
+    this.queue.pushLocal(cmd, now, reply);
+  }
+
+  get localPending(): boolean {
+    return this.queue.localCount > 0;
+  }
+
+  /** The reply of the oldest entry if it is a local answer (removing it), else null. */
+  takeLocalHead(): Buffer | null {
+    if (!this.queue.headLocal) return null;
+    const reply = this.queue.headExtra![0]!;
+    this.queue.shift();
+    return reply;
+  }
+
+  /** Visits the client's pending entries oldest first: null for the upstream's, the reply for local ones. */
+  forEachPending(visit: (localReply: Buffer | null) => void): void {
+    this.queue.forEach((owner, reply) => {
+      if (owner !== 1) visit(reply);
+    });
+  }
+
   /** Queues an internal command right behind the last queued client command. */
   pushInternal(cmd: number, now: number): void {
     this.queue.pushInternal(cmd, now, 1, K_PLAIN, 0);

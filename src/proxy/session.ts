@@ -26,6 +26,7 @@ import { RespScanner, type FrameSink, type ScannerLimits } from '../resp/scanner
 import type { ListenerStats } from '../metrics/listenerStats.js';
 import { ReplyMatcher, type SpecialIds } from './replyMatcher.js';
 import { SessionState, TRANSACTION_POISON, type StateIds } from './sessionState.js';
+import type { RejectReason, RequestGate, Verdict } from './requestGate.js';
 import { connectUpstream, type ConnectHandle, type UpstreamUnreachable } from './upstreamConnector.js';
 
 export interface SessionContext {
@@ -44,13 +45,23 @@ export interface SessionContext {
   readonly unavailableWaitMs: number;
   readonly maxPendingCommands: number;
   readonly onUpstreamLoss: 'reconnect' | 'close';
+  readonly tcpKeepaliveMs: number;
+  /** Close clients idle this long (0: never); pub/sub clients and blocked commands are not idle. */
+  readonly idleTimeoutMs: number;
   /** Where sessions connect now (null while no master is known). */
   upstream(): UpstreamAddress | null;
   /** Tell the listener's selector that this session saw the upstream fail or stop being master. */
   suspect(reason: string): void;
+  /** A gate for a new session when AMBASSADOR_REQUIREPASS or a command policy is set, else null. */
+  newGate(): RequestGate | null;
+  /** Count a command the ambassador refused itself. */
+  rejected(cmd: number, reason: RejectReason): void;
+  /** Commands written first on every new upstream connection (the ambassador's own AUTH). */
+  readonly upstreamPreamble: readonly { readonly bytes: Buffer; readonly cmd: number }[];
 }
 
 export const UPSTREAM_LOST_ERROR = '-ERR upstream connection lost; command may or may not have run\r\n';
+const UPSTREAM_LOST = Buffer.from(UPSTREAM_LOST_ERROR);
 
 // Reasons the client's reading is paused; reading resumes when none is left.
 const PAUSE_UPSTREAM_FULL = 1;
@@ -96,6 +107,10 @@ export class Session {
   private reqFrameStart = 0;
   private reqPartial: Buffer[] | null = [];
   private reqPartialBytes = 0;
+  // With a gate: the fate of the frame in progress, and whether its bytes so far were held back.
+  private readonly gate: RequestGate | null;
+  private verdict: Verdict | 'wait' | null = null;
+  private holding = false;
   // Reply side, frame by frame while replies to replayed commands are due: what is not sent yet.
   private replyChunk: Buffer | null = null;
   private replyByFrame = false;
@@ -109,6 +124,7 @@ export class Session {
     private readonly onClosed: (s: Session) => void,
   ) {
     this.log = ctx.log;
+    this.gate = ctx.newGate();
     this.state = new SessionState(ctx.stateIds);
     this.matcher = new ReplyMatcher(ctx.ids, ctx.perCommand ? ctx.stats : null, this.state, (code) =>
       ctx.suspect(`a client got -${code}`),
@@ -117,6 +133,7 @@ export class Session {
       onFrame: (s, end) => this.onRequestFrame(s, end),
       onProtocolError: (message, goodEnd) => this.onClientProtocolError(message, goodEnd),
     };
+    if (this.gate !== null) requestSink.onCommandName = (s) => this.onCommandName(s);
     this.requests = new RespScanner('request', requestSink, ctx.limits);
     this.replies = this.newReplyScanner();
   }
@@ -128,7 +145,16 @@ export class Session {
   start(): void {
     const c = this.client;
     c.setNoDelay(true);
-    c.setKeepAlive(true, 30_000);
+    if (this.ctx.tcpKeepaliveMs > 0) c.setKeepAlive(true, this.ctx.tcpKeepaliveMs);
+    if (this.ctx.idleTimeoutMs > 0) {
+      c.setTimeout(this.ctx.idleTimeoutMs);
+      c.on('timeout', () => {
+        // As Redis: a subscriber or a client waiting for a reply is not idle.
+        if (this.matcher.subscribed || this.state.subscriptions > 0 || this.matcher.clientPending > 0) return;
+        this.log.debug('idle client closed', { listener: this.ctx.listener.name, client: this.peer() });
+        this.destroy();
+      });
+    }
     c.on('data', (chunk: Buffer) => this.onClientData(chunk));
     c.on('end', () => this.onClientEnd());
     c.on('error', (err) => this.onClientError(err));
@@ -172,19 +198,62 @@ export class Session {
     this.requests.feed(chunk);
     this.reqChunk = null;
     if (this.requests.failed) return; // the valid prefix was sent by onClientProtocolError
-    this.sendUp(this.reqSent === 0 ? chunk : chunk.subarray(this.reqSent));
-    if (!this.requests.atBoundary) this.keepPartial(chunk.subarray(this.reqFrameStart));
+    if (this.gate !== null && !this.requests.atBoundary && this.verdictKind() !== 'forward') {
+      // The frame in progress may not go upstream (yet): send what precedes it, hold it back.
+      this.sendUp(chunk.subarray(this.reqSent, this.reqFrameStart));
+      if (this.verdictKind() !== 'local') this.holding = true;
+    } else {
+      this.sendUp(this.reqSent === 0 ? chunk : chunk.subarray(this.reqSent));
+    }
+    if (!this.requests.atBoundary) {
+      this.keepPartial(chunk.subarray(this.reqFrameStart));
+      if (this.holding && this.reqPartial === null) this.releaseHeld(); // too big to hold: let it through
+    }
     if (this.matcher.pending > this.ctx.maxPendingCommands) this.pauseClient(PAUSE_TOO_MANY_PENDING, true);
+  }
+
+  /** With a gate: the command's name is known; decide now whether its bytes may flow upstream. */
+  private onCommandName(s: RespScanner): void {
+    this.verdict = this.gate!.early(this.ctx.index.lookup(s));
+    if (this.verdictKind() === 'forward') this.releaseHeld();
+    else if (this.verdictKind() === 'local') this.dropHeld();
+  }
+
+  private verdictKind(): 'forward' | 'local' | 'rewrite' | 'wait' | null {
+    const v = this.verdict;
+    return v === null ? null : v === 'wait' ? 'wait' : v.kind;
+  }
+
+  /** Held-back bytes of the frame in progress go upstream after all. */
+  private releaseHeld(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    for (const b of this.reqPartial ?? []) this.sendUp(b);
+  }
+
+  private dropHeld(): void {
+    this.holding = false;
   }
 
   private onRequestFrame(s: RespScanner, end: number): void {
     const chunk = this.reqChunk!;
+    // Looked up again with every token: at the name only the parent of a subcommand was known.
     const id = s.frameCount > 0 ? this.ctx.index.lookup(s) : 0;
     let args: Buffer[] | null = null;
-    if (s.frameCount > 0 && !this.matcher.inMulti && this.state.needsArgs(id)) {
+    const gateArgs = this.gate !== null && s.frameCount > 0 && this.gate.needsArgs(id);
+    if (s.frameCount > 0 && (gateArgs || (!this.matcher.inMulti && this.state.needsArgs(id)))) {
       const frame = this.frameBytes(chunk, end);
       if (frame !== null) args = decodeCommand(frame);
       else this.log.warn('command too large to remember for replay', { listener: this.ctx.listener.name });
+    }
+    if (this.gate !== null && s.frameCount > 0) {
+      const verdict = this.verdictKind() === 'forward' ? null : this.gate.final(id, args);
+      this.verdict = null;
+      if (verdict !== null && verdict.kind !== 'forward') {
+        this.answerOrRewrite(s, id, verdict, chunk, end);
+        return;
+      }
+      this.releaseHeld();
     }
     this.matcher.onRequest(s, id, this.now, args);
     if (id === this.ctx.ids.quit) this.quitting = true; // the upstream's close that follows is no loss
@@ -199,6 +268,38 @@ export class Session {
     this.reqFrameStart = end;
     this.reqPartial = [];
     this.reqPartialBytes = 0;
+  }
+
+  /**
+   * The gate answered the frame ending at `end` itself, or rewrote it: its own bytes never go
+   * upstream. A refusal inside MULTI also poisons the upstream's transaction, as a refused
+   * command does in Redis (EXEC then answers -EXECABORT).
+   */
+  private answerOrRewrite(s: RespScanner, id: number, verdict: Verdict, chunk: Buffer, end: number): void {
+    const startInChunk = this.reqPartial !== null && this.reqPartial.length > 0 ? 0 : this.reqFrameStart;
+    this.sendUp(chunk.subarray(this.reqSent, startInChunk));
+    this.reqSent = end;
+    this.holding = false;
+    if (verdict.kind === 'rewrite') {
+      this.sendUp(verdict.bytes);
+      this.matcher.onRequest(s, id, this.now, decodeCommand(verdict.bytes));
+    } else if (verdict.kind === 'local') {
+      if (verdict.reason !== null) this.ctx.rejected(id, verdict.reason);
+      if (verdict.reason !== null && this.matcher.inMulti) {
+        this.sendUp(TRANSACTION_POISON);
+        this.matcher.pushInternal(0, this.now);
+      }
+      this.matcher.pushLocal(id, this.now, verdict.reply);
+      this.emitLocalReplies();
+    }
+    this.reqFrameStart = end;
+    this.reqPartial = [];
+    this.reqPartialBytes = 0;
+  }
+
+  /** Local answers whose turn has come (every reply before them has been delivered). */
+  private emitLocalReplies(): void {
+    for (let reply = this.matcher.takeLocalHead(); reply !== null; reply = this.matcher.takeLocalHead()) this.toClient(reply);
   }
 
   /** A copy of the frame that just ended at `end` (it may have begun in earlier chunks). */
@@ -271,6 +372,7 @@ export class Session {
       {
         timeoutMs: this.ctx.connectTimeoutMs,
         windowMs,
+        keepaliveMs: this.ctx.tcpKeepaliveMs,
         onAttemptFailed: (url) => this.ctx.stats.connectFailed(url),
       },
       (err, socket, addr) => {
@@ -304,10 +406,11 @@ export class Session {
     up.on('close', () => this.onUpstreamGone(up, null));
     const now = performance.now();
     this.matcher.restamp(now);
+    // The ambassador's own AUTH first, then (after a loss) the client's state, then its commands.
+    const replay = [...this.ctx.upstreamPreamble.map((p) => ({ ...p, replies: 1 })), ...(reconnect ? this.state.replay(this.matcher.inMulti) : [])];
+    this.matcher.replayFirst(replay, now);
+    for (const c of replay) up.write(c.bytes);
     if (reconnect) {
-      const replay = this.state.replay(this.matcher.inMulti);
-      this.matcher.replayFirst(replay, now);
-      for (const c of replay) up.write(c.bytes);
       this.ctx.stats.reconnects++;
       this.log.info('upstream reconnected', {
         listener: this.ctx.listener.name,
@@ -387,7 +490,7 @@ export class Session {
     this.now = performance.now();
     this.replyChunk = chunk;
     // Replies to replayed commands are cut out frame by frame; otherwise whole chunks go through.
-    this.replyByFrame = this.matcher.internalPending || this.replyHeld !== null;
+    this.replyByFrame = this.matcher.internalPending || this.matcher.localPending || this.replyHeld !== null;
     this.replySent = 0;
     this.replies.feed(chunk);
     this.replyChunk = null;
@@ -415,6 +518,7 @@ export class Session {
     }
     this.replyHeld = null;
     this.replySent = end;
+    this.emitLocalReplies();
   }
 
   private toClient(bytes: Buffer): void {
@@ -465,11 +569,14 @@ export class Session {
     const cut = !this.replies.atBoundary && !this.replyByFrame;
     const canStay =
       this.ctx.onUpstreamLoss === 'reconnect' && !this.clientEnded && !this.quitting && !this.draining && this.fatal === null && !cut;
+    // In order: each command owed by the upstream gets the error, each local answer its reply.
+    const answers: Buffer[] = [];
+    if (!cut) this.matcher.forEachPending((reply) => answers.push(reply ?? UPSTREAM_LOST));
     this.matcher.connectionLost();
     this.replies = this.newReplyScanner();
     this.replyHeld = null;
     if (this.client.writableEnded) return; // we were closing it anyway
-    if (owed > 0 && !cut) this.client.write(UPSTREAM_LOST_ERROR.repeat(owed));
+    for (const a of answers) this.toClient(a);
     if (!canStay) {
       if (this.fatal !== null) this.client.write(`-ERR ${this.fatal}\r\n`);
       this.phase = PHASE_CLOSED;

@@ -9,6 +9,8 @@ import type { UpstreamAddress } from '../config/address.js';
 export interface ConnectOptions {
   readonly timeoutMs: number;
   readonly windowMs: number;
+  /** TCP keepalive delay, 0 for none. */
+  readonly keepaliveMs: number;
   /** Called for every failed attempt (for the connect-failures counter). */
   readonly onAttemptFailed?: (upstream: string, err: Error) => void;
 }
@@ -51,7 +53,13 @@ export function connectUpstream(
       return;
     }
     lastUrl = addr.url;
-    const s = net.connect({ host: addr.host, port: addr.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
+    const s = net.connect({
+      host: addr.host,
+      port: addr.port,
+      noDelay: true,
+      keepAlive: opts.keepaliveMs > 0,
+      keepAliveInitialDelay: opts.keepaliveMs,
+    });
     socket = s;
     s.setTimeout(opts.timeoutMs);
     const fail = (err: Error): void => {

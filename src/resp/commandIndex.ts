@@ -49,6 +49,11 @@ export class CommandIndex {
     return this.names.length;
   }
 
+  /** Whether the command has subcommands (CONFIG, CLIENT, …): its full id needs the second token. */
+  hasSubcommands(id: number): boolean {
+    return this.sub.has(id);
+  }
+
   /** Id of a label, for the session's special cases; throws for a name not in the table. */
   idOf(label: string): number {
     const id = this.names.indexOf(label);

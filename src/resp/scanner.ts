@@ -53,6 +53,12 @@ export interface FrameSink {
    * current chunk (0 if none did). The scanner stops; later feeds are ignored.
    */
   onProtocolError(message: string, goodEnd: number): void;
+  /**
+   * Request mode: the command name (the first argument of a multibulk) has fully arrived, at
+   * offset `at` of the current chunk; tokens 0.. are valid. Lets the proxy decide a frame's fate
+   * before its (possibly large) arguments arrive. Inline commands have no such moment.
+   */
+  onCommandName?(scanner: RespScanner, at: number): void;
 }
 
 const ST_TYPE = 0; // expecting a type byte (or an inline command's first byte)
@@ -241,6 +247,10 @@ export class RespScanner {
           i += take;
           if (this.bulkRemaining === 0) {
             this.state = ST_TYPE;
+            if (this.request && this.remaining[0] === this.frameCount && this.sink.onCommandName) {
+              this.sink.onCommandName(this, i);
+              if (this.failed) return;
+            }
             this.valueDone(false);
             if (this.frameDone) {
               this.frameDone = false;

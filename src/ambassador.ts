@@ -69,6 +69,7 @@ export class Ambassador implements Readiness {
         maxPendingCommands: config.maxPendingCommands,
         onUpstreamLoss: config.onUpstreamLoss,
         tcpKeepaliveMs: config.tcpKeepaliveMs,
+        tls: config.tls,
         idleTimeoutMs: config.idleTimeoutMs,
         upstreamPreamble,
         newGate: () => (gated ? new RequestGate(index, gids, policy, config.requirepass) : null),
@@ -170,8 +171,11 @@ export class Ambassador implements Readiness {
       timeoutMs: this.config.healthTimeoutMs,
       failuresBeforeDown: this.config.healthFailures,
       preamble: this.preamble,
+      tls: this.config.tls,
     };
-    if (spec.sentinel) return new SentinelSelector(spec.sentinel, health, this.config.sentinelPollMs, stats, this.log, onChange);
+    if (spec.sentinel) {
+      return new SentinelSelector(spec.sentinel, health, this.config.sentinelPollMs, stats, this.log, onChange, this.config.tlsMasters);
+    }
     if (spec.upstreams.length > 1) return new CandidateSelector(spec.upstreams, health, stats, this.log, onChange);
     return new StaticSelector(spec.upstreams[0]!, health, stats, this.log);
   }

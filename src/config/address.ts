@@ -3,7 +3,9 @@ import { ConfigError } from './configError.js';
 export interface UpstreamAddress {
   readonly host: string;
   readonly port: number;
-  /** How it is shown in logs, errors and the `upstream` metric label: tcp://host:port. */
+  /** Connect with TLS (rediss:// or tls://). */
+  readonly tls: boolean;
+  /** How it is shown in logs, errors and the `upstream` metric label: tcp://host:port or rediss://host:port. */
   readonly url: string;
 }
 
@@ -24,8 +26,8 @@ export function unbracket(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
-export function formatUpstream(host: string, port: number): string {
-  return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
+export function formatUpstream(host: string, port: number, tls = false): string {
+  return `${tls ? 'rediss' : 'tcp'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /**
@@ -34,17 +36,20 @@ export function formatUpstream(host: string, port: number): string {
  */
 export function parseUpstreamUrl(value: string, what: string): UpstreamAddress {
   const example = 'tcp://10.0.0.5:6379';
-  const m = /^tcp:\/\/(.*):(.*)$/.exec(value);
+  // tcp:// as socat reads it; rediss:// and tls:// (TLS to the upstream) are ours.
+  const m = /^(tcp|rediss|tls):\/\/(.*):(.*)$/.exec(value);
   if (!m) {
-    throw new ConfigError(`${what}: "${value}" is not tcp://<host>:<port> (for example ${example})`);
+    throw new ConfigError(`${what}: "${value}" is not tcp://<host>:<port> (for example ${example}; rediss://<host>:<port> for TLS)`);
   }
+  const tls = m[1] !== 'tcp';
+  m.splice(1, 1);
   const host = unbracket(m[1]!);
   if (host === '') throw new ConfigError(`${what}: "${value}" has an empty host (for example ${example})`);
   const port = parsePort(m[2]!);
   if (port === null) {
     throw new ConfigError(`${what}: "${value}" has port "${m[2]}", expected 1-65535 (for example ${example})`);
   }
-  return { host, port, url: formatUpstream(host, port) };
+  return { host, port, tls, url: formatUpstream(host, port, tls) };
 }
 
 /** Parses `host:port`, `:port` or `[v6]:port` for the admin endpoint. */

@@ -36,6 +36,11 @@ export const VALUE_FLAGS: Readonly<Record<string, string>> = {
   '--upstream-username': 'AMBASSADOR_UPSTREAM_USERNAME',
   '--upstream-password-file': 'AMBASSADOR_UPSTREAM_PASSWORD_FILE',
   '--requirepass-file': 'AMBASSADOR_REQUIREPASS_FILE',
+  '--tls-ca-file': 'AMBASSADOR_TLS_CA_FILE',
+  '--tls-cert-file': 'AMBASSADOR_TLS_CERT_FILE',
+  '--tls-key-file': 'AMBASSADOR_TLS_KEY_FILE',
+  '--tls-servername': 'AMBASSADOR_TLS_SERVERNAME',
+  '--tls-verify': 'AMBASSADOR_TLS_VERIFY',
 };
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {

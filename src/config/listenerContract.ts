@@ -35,7 +35,7 @@ export interface ContractResult {
   readonly notes: string[];
 }
 
-const LINE = /^(.*)_PORT_([0-9]+)_TCP=tcp:\/\/(.*):(.*)$/;
+const LINE = /^(.*)_PORT_([0-9]+)_TCP=(?:tcp|rediss|tls):\/\/(.*):(.*)$/;
 // A name that claims to be a listener even when its value is malformed.
 const NAME = /^(.*)_PORT_([0-9]+)_TCP$/;
 const EXAMPLE = 'REDIS_PORT_6379_TCP=tcp://10.0.0.5:6379';
@@ -52,7 +52,7 @@ interface Candidate {
 
 /** `tcp://a:1` or the candidate list `tcp://a:1,tcp://b:2`. */
 function parseUpstreams(value: string, what: string): UpstreamAddress[] {
-  const parts = value.includes(',tcp://') ? value.split(',') : [value];
+  const parts = /,(tcp|rediss|tls):\/\//.test(value) ? value.split(',') : [value];
   const list = parts.map((p) => parseUpstreamUrl(p.trim(), what));
   const seen = new Set<string>();
   for (const u of list) {

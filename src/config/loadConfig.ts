@@ -9,6 +9,7 @@ import { listenersFromEnv, parseSentinel, type ListenerSpec } from './listenerCo
 import { LOG_LEVELS, type LogLevel } from '../log/logger.js';
 import { REDIS_DEFAULT_LIMITS, type ScannerLimits } from '../resp/scanner.js';
 import type { PolicySpec } from '../proxy/commandPolicy.js';
+import type { TlsSettings } from '../proxy/upstreamSocket.js';
 import { readFileSync } from 'node:fs';
 
 export interface UpstreamCredentials {
@@ -51,6 +52,10 @@ export interface AmbassadorConfig {
   /** The ambassador authenticates every upstream connection itself with these, or null. Never logged. */
   readonly upstreamCredentials: UpstreamCredentials | null;
   readonly policy: PolicySpec | null;
+  /** For rediss:// / tls:// upstreams. */
+  readonly tls: TlsSettings;
+  /** Sentinel-named masters are reached with TLS. */
+  readonly tlsMasters: boolean;
   /** Remarks for the log once it exists (e.g. ignored _ENV_ copies). */
   readonly notes: readonly string[];
 }
@@ -158,6 +163,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       requirepass: secret(setting, 'AMBASSADOR_REQUIREPASS'),
       upstreamCredentials: upstreamPassword === null ? null : { username: upstreamUser, password: upstreamPassword },
       policy,
+      tls: {
+        ca: file(setting, 'AMBASSADOR_TLS_CA_FILE'),
+        cert: file(setting, 'AMBASSADOR_TLS_CERT_FILE'),
+        key: file(setting, 'AMBASSADOR_TLS_KEY_FILE'),
+        servername: setting('AMBASSADOR_TLS_SERVERNAME') ?? null,
+        verify: onOff(setting, 'AMBASSADOR_TLS_VERIFY', true),
+      },
+      tlsMasters: onOff(setting, 'AMBASSADOR_TLS_MASTERS', false),
       notes,
     },
   };
@@ -194,6 +207,24 @@ function positiveInt(setting: (name: string) => string | undefined, name: string
     throw new ConfigError(`${name}: "${text}" is not a positive whole number (default ${fallback})`);
   }
   return Number(text);
+}
+
+function onOff(setting: (name: string) => string | undefined, name: string, fallback: boolean): boolean {
+  const text = setting(name)?.toLowerCase();
+  if (text === undefined) return fallback;
+  if (['on', 'true', '1', 'yes'].includes(text)) return true;
+  if (['off', 'false', '0', 'no'].includes(text)) return false;
+  throw new ConfigError(`${name}: "${text}" is not on or off (default ${fallback ? 'on' : 'off'})`);
+}
+
+function file(setting: (name: string) => string | undefined, name: string): Buffer | null {
+  const path = setting(name);
+  if (path === undefined) return null;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`${name}: cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 function wholeNumber(setting: (name: string) => string | undefined, name: string, fallback: number): number {

@@ -38,6 +38,8 @@ export class SentinelSelector implements UpstreamSelector {
     private readonly stats: ListenerStats,
     private readonly log: Logger,
     private readonly onChange: MasterChange,
+    /** Masters speak TLS (AMBASSADOR_TLS_MASTERS): Sentinel only gives an address. */
+    private readonly tlsMasters = false,
   ) {}
 
   current(): UpstreamAddress | null {
@@ -131,10 +133,10 @@ export class SentinelSelector implements UpstreamSelector {
   }
 
   private setMaster(host: string, port: number, reason: string): void {
-    const url = formatUpstream(host, port);
+    const url = formatUpstream(host, port, this.tlsMasters);
     if (this.master?.url === url) return;
     const previous = this.master;
-    const next: UpstreamAddress = { host, port, url };
+    const next: UpstreamAddress = { host, port, tls: this.tlsMasters, url };
     this.master = next;
     if (previous !== null) {
       this.stats.failovers++;

@@ -4,8 +4,9 @@
  * answered (+PONG / a ROLE array, or -NOAUTH/-WRONGPASS, which also prove a live Redis) within
  * the timeout. Feeds /readyz, the upstream_up gauge and the failover selectors.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import type { UpstreamAddress } from '../config/address.js';
+import { openUpstream, type TlsSettings } from './upstreamSocket.js';
 import { CommandIndex } from '../resp/commandIndex.js';
 import { RESP_TYPE, RespScanner, type FrameSink } from '../resp/scanner.js';
 
@@ -22,6 +23,7 @@ export interface HealthOptions {
   readonly probe: 'ping' | 'role';
   /** The ambassador's own AUTH, written once per probe connection before the first probe. */
   readonly preamble: Buffer | null;
+  readonly tls: TlsSettings | null;
 }
 
 /** Called when up/down changes, and in role mode also when the role changes. */
@@ -42,6 +44,8 @@ export class HealthCheck {
   private waiting = false;
   /** Replies still due for the preamble on the current connection (they are not probe answers). */
   private preambleReplies = 0;
+  /** The probe connection is open (and through its TLS handshake): probes can be written. */
+  private ready = false;
   private reportedDown = false;
 
   constructor(
@@ -67,11 +71,19 @@ export class HealthCheck {
     this.waiting = true;
     this.deadline = setTimeout(() => this.failed(`no answer to PING within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
     const s = this.socket ?? this.open();
-    if (!s.connecting) s.write(this.probeBytes);
+    if (this.ready) s.write(this.probeBytes);
   }
 
   private open(): net.Socket {
-    const s = net.connect({ host: this.upstream.host, port: this.upstream.port, noDelay: true });
+    this.ready = false;
+    const s = openUpstream(this.upstream, this.opts.tls, 0, () => {
+      this.ready = true;
+      if (this.opts.preamble !== null) {
+        this.preambleReplies = 1;
+        s.write(this.opts.preamble);
+      }
+      if (this.waiting) s.write(this.probeBytes);
+    });
     this.socket = s;
     const sink: FrameSink = {
       onFrame: (sc) => {
@@ -93,13 +105,6 @@ export class HealthCheck {
       onProtocolError: (message) => this.failed(`invalid reply to ${this.opts.probe.toUpperCase()}: ${message}`),
     };
     this.scanner = new RespScanner('reply', sink);
-    s.on('connect', () => {
-      if (this.opts.preamble !== null) {
-        this.preambleReplies = 1;
-        s.write(this.opts.preamble);
-      }
-      if (this.waiting) s.write(this.probeBytes);
-    });
     s.on('data', (chunk: Buffer) => this.scanner?.feed(chunk));
     s.on('error', (err) => this.failed((err as NodeJS.ErrnoException).code ?? err.message));
     s.on('close', () => {

@@ -28,6 +28,7 @@ import { ReplyMatcher, type SpecialIds } from './replyMatcher.js';
 import { SessionState, TRANSACTION_POISON, type StateIds } from './sessionState.js';
 import type { RejectReason, RequestGate, Verdict } from './requestGate.js';
 import { connectUpstream, type ConnectHandle, type UpstreamUnreachable } from './upstreamConnector.js';
+import type { TlsSettings } from './upstreamSocket.js';
 
 export interface SessionContext {
   readonly listener: ListenerSpec;
@@ -46,6 +47,7 @@ export interface SessionContext {
   readonly maxPendingCommands: number;
   readonly onUpstreamLoss: 'reconnect' | 'close';
   readonly tcpKeepaliveMs: number;
+  readonly tls: TlsSettings | null;
   /** Close clients idle this long (0: never); pub/sub clients and blocked commands are not idle. */
   readonly idleTimeoutMs: number;
   /** Where sessions connect now (null while no master is known). */
@@ -180,7 +182,14 @@ export class Session {
 
   /** The listener's master changed: a session on another upstream moves to it. */
   upstreamChanged(reason: string): void {
-    if (this.phase !== PHASE_CONNECTED) return; // a (re)connect in progress asks for the address anyway
+    if (this.phase === PHASE_CONNECTING || this.phase === PHASE_RECONNECTING) {
+      // Do not sit out a backoff delay aimed at the old address: try the new master now.
+      if (this.ctx.upstream() === null) return;
+      this.stopConnecting();
+      this.connect(this.phase === PHASE_CONNECTING ? this.ctx.connectWindowMs : this.ctx.unavailableWaitMs);
+      return;
+    }
+    if (this.phase !== PHASE_CONNECTED) return;
     const next = this.ctx.upstream();
     if (next !== null && next.url === this.upstreamAddr?.url) return;
     this.lose(new Error(`master moved (${reason})`));
@@ -373,6 +382,7 @@ export class Session {
         timeoutMs: this.ctx.connectTimeoutMs,
         windowMs,
         keepaliveMs: this.ctx.tcpKeepaliveMs,
+        tls: this.ctx.tls,
         onAttemptFailed: (url) => this.ctx.stats.connectFailed(url),
       },
       (err, socket, addr) => {
@@ -552,6 +562,8 @@ export class Session {
   private lose(err: Error): void {
     const up = this.upstream!;
     this.upstream = null;
+    // A write to a dead socket returns false and its 'drain' never comes: that pause is over.
+    this.pauseClient(PAUSE_UPSTREAM_FULL, false);
     up.removeAllListeners();
     up.on('error', () => {});
     up.destroy();

@@ -3,14 +3,16 @@
  * exponential backoff (50 ms doubling, at most 1 s apart) until the window runs out; then the
  * caller gets the last error and answers its client with it.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import type { UpstreamAddress } from '../config/address.js';
+import { openUpstream, type TlsSettings } from './upstreamSocket.js';
 
 export interface ConnectOptions {
   readonly timeoutMs: number;
   readonly windowMs: number;
   /** TCP keepalive delay, 0 for none. */
   readonly keepaliveMs: number;
+  readonly tls: TlsSettings | null;
   /** Called for every failed attempt (for the connect-failures counter). */
   readonly onAttemptFailed?: (upstream: string, err: Error) => void;
 }
@@ -53,12 +55,14 @@ export function connectUpstream(
       return;
     }
     lastUrl = addr.url;
-    const s = net.connect({
-      host: addr.host,
-      port: addr.port,
-      noDelay: true,
-      keepAlive: opts.keepaliveMs > 0,
-      keepAliveInitialDelay: opts.keepaliveMs,
+    const s = openUpstream(addr, opts.tls, opts.keepaliveMs, () => {
+      s.removeAllListeners();
+      s.setTimeout(0);
+      if (cancelled) {
+        s.destroy();
+        return;
+      }
+      done(null, s, addr);
     });
     socket = s;
     s.setTimeout(opts.timeoutMs);
@@ -72,15 +76,6 @@ export function connectUpstream(
     };
     s.once('error', fail);
     s.once('timeout', () => fail(Object.assign(new Error(`connect timed out after ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-    s.once('connect', () => {
-      s.removeAllListeners();
-      s.setTimeout(0);
-      if (cancelled) {
-        s.destroy();
-        return;
-      }
-      done(null, s, addr);
-    });
   };
 
   const retryOrGiveUp = (err: Error): void => {

@@ -302,7 +302,7 @@ describe('Grafana dashboard', () => {
         '--listen', `redis:${port}`, '--upstream', redis.url,
         '--listen', `dead:${deadListenerPort}`, '--upstream', `tcp://127.0.0.1:${deadUpstreamPort}`,
       ],
-      env: { AMBASSADOR_CONNECT_WINDOW_MS: '300', AMBASSADOR_CONNECT_TIMEOUT_MS: '200' },
+      env: { AMBASSADOR_CONNECT_WINDOW_MS: '300', AMBASSADOR_CONNECT_TIMEOUT_MS: '200', AMBASSADOR_DENY_COMMANDS: 'FLUSHALL' },
       waitPorts: [port, deadListenerPort],
     });
 
@@ -314,6 +314,7 @@ describe('Grafana dashboard', () => {
     expect(await c.get('dash:k')).toBe('v');
     await expect(c.lpush('dash:k', 'x')).rejects.toThrow(/WRONGTYPE/);
     expect(await c.blpop('dash:empty-list', 0.1)).toBeNull();
+    await expect(c.flushall()).rejects.toThrow(/NOPERM/);
     const received = new Promise<string>((resolve) => sub.on('message', (_ch: string, msg: string) => resolve(msg)));
     await sub.subscribe('dash:ch');
     expect(await c.publish('dash:ch', 'hello')).toBe(1);
@@ -322,7 +323,12 @@ describe('Grafana dashboard', () => {
     expect(await rawUntilClose(deadListenerPort, '*1\r\n$4\r\nPING\r\n')).toMatch(/^-ERR /);
 
     // Every family the traffic above should have made appear, then one scrape for the checks.
-    const want = ['redis_ambassador_push_messages_total', 'redis_ambassador_upstream_connect_failures_total', 'redis_ambassador_command_errors_total'];
+    const want = [
+      'redis_ambassador_push_messages_total',
+      'redis_ambassador_upstream_connect_failures_total',
+      'redis_ambassador_command_errors_total',
+      'redis_ambassador_commands_rejected_total',
+    ];
     const deadline = Date.now() + 5000;
     for (;;) {
       served = servedSeries(await amb.metrics());

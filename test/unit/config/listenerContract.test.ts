@@ -31,7 +31,7 @@ describe('the socat contract', () => {
       {
         name: 'redis:6379',
         port: 6379,
-        upstreams: [{ host: '172.17.0.2', port: 6379, url: 'tcp://172.17.0.2:6379' }],
+        upstreams: [{ host: '172.17.0.2', port: 6379, tls: false, url: 'tcp://172.17.0.2:6379' }],
         sentinel: null,
         source: 'REDIS_PORT_6379_TCP',
       },
@@ -62,7 +62,7 @@ describe('the socat contract', () => {
 
   it('is greedy like sed: the host is everything up to the last colon', () => {
     const { listeners } = listenersFromEnv({ REDIS_PORT_6379_TCP: 'tcp://[fd00::5]:6380' });
-    expect(listeners[0]!.upstreams[0]).toEqual({ host: 'fd00::5', port: 6380, url: 'tcp://[fd00::5]:6380' });
+    expect(listeners[0]!.upstreams[0]).toEqual({ host: 'fd00::5', port: 6380, tls: false, url: 'tcp://[fd00::5]:6380' });
   });
 
   it('accepts the same port twice when both name the same target', () => {
@@ -101,6 +101,14 @@ describe('failover extensions (values socat never accepted)', () => {
   it('reads tcp://a,tcp://b as an ordered candidate list', () => {
     const { listeners } = listenersFromEnv({ REDIS_PORT_6379_TCP: 'tcp://10.0.0.5:6379,tcp://10.0.0.6:6380' });
     expect(listeners[0]!.upstreams.map((u) => u.url)).toEqual(['tcp://10.0.0.5:6379', 'tcp://10.0.0.6:6380']);
+  });
+
+  it('reads rediss:// and tls:// as TLS upstreams, also in candidate lists', () => {
+    const { listeners } = listenersFromEnv({ REDIS_PORT_6379_TCP: 'rediss://cache.example:6380,tls://10.0.0.6:6380' });
+    expect(listeners[0]!.upstreams).toEqual([
+      { host: 'cache.example', port: 6380, tls: true, url: 'rediss://cache.example:6380' },
+      { host: '10.0.0.6', port: 6380, tls: true, url: 'rediss://10.0.0.6:6380' },
+    ]);
   });
 
   it('refuses a candidate named twice', () => {

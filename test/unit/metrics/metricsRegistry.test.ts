@@ -81,6 +81,8 @@ function fill(s: ListenerStats): void {
   s.connectFailed('tcp://10.0.0.5:6379');
   s.reconnects = 2;
   s.failovers = 1;
+  s.reject(id('flushall'), 'policy');
+  s.clientsRefused = 1;
 }
 
 describe('MetricsRegistry', () => {

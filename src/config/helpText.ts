@@ -51,6 +51,25 @@ FLAGS (each overrides the environment variable named beside it)
   --workers N                 processes sharing the listeners; the      AMBASSADOR_WORKERS             [1]
                               primary serves the admin endpoint with
                               the workers' metrics added up
+  --max-clients N             clients beyond this get -ERR max number   AMBASSADOR_MAX_CLIENTS         [10000]
+                              of clients reached
+  --idle-timeout MS           close clients idle this long (0: never)   AMBASSADOR_IDLE_TIMEOUT_MS     [0]
+  --tcp-keepalive MS          TCP keepalive on both sides (0: off)      AMBASSADOR_TCP_KEEPALIVE_MS    [300000]
+  --max-bulk-length N         largest bulk string from a client         AMBASSADOR_MAX_BULK_LENGTH     [536870912]
+  --max-multibulk-length N    most arguments in one command             AMBASSADOR_MAX_MULTIBULK_LENGTH [2147483647]
+  --max-inline-length N       longest inline command                    AMBASSADOR_MAX_INLINE_LENGTH   [65536]
+  --deny-commands LIST        refuse these with -NOPERM (FLUSHALL,CONFIG,CONFIG|SET)  AMBASSADOR_DENY_COMMANDS
+  --allow-commands LIST       refuse all but these                      AMBASSADOR_ALLOW_COMMANDS
+  --requirepass-file FILE     clients must AUTH with this password      AMBASSADOR_REQUIREPASS[_FILE]
+  --upstream-username NAME    the ambassador AUTHs upstream itself      AMBASSADOR_UPSTREAM_USERNAME
+  --upstream-password-file F  ... with this password                    AMBASSADOR_UPSTREAM_PASSWORD[_FILE]
+  --tls-ca-file FILE          CA for rediss:// and tls:// upstreams     AMBASSADOR_TLS_CA_FILE
+  --tls-cert-file FILE        client certificate for TLS upstreams      AMBASSADOR_TLS_CERT_FILE
+  --tls-key-file FILE         its key                                   AMBASSADOR_TLS_KEY_FILE
+  --tls-servername NAME       SNI and the name verified                 AMBASSADOR_TLS_SERVERNAME
+  --tls-verify on|off         verify the upstream's certificate         AMBASSADOR_TLS_VERIFY          [on]
+                              (AMBASSADOR_TLS_MASTERS=on: Sentinel's masters speak TLS)
+  Secrets come from variables or files only, never from flags.
   -h, --help                  this text
   -V, --version               the version
 

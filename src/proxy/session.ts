@@ -64,6 +64,7 @@ export interface SessionContext {
 
 export const UPSTREAM_LOST_ERROR = '-ERR upstream connection lost; command may or may not have run\r\n';
 const UPSTREAM_LOST = Buffer.from(UPSTREAM_LOST_ERROR);
+const FORWARD: Verdict = { kind: 'forward' };
 
 // Reasons the client's reading is paused; reading resumes when none is left.
 const PAUSE_UPSTREAM_FULL = 1;
@@ -215,8 +216,14 @@ export class Session {
       this.sendUp(this.reqSent === 0 ? chunk : chunk.subarray(this.reqSent));
     }
     if (!this.requests.atBoundary) {
-      this.keepPartial(chunk.subarray(this.reqFrameStart));
-      if (this.holding && this.reqPartial === null) this.releaseHeld(); // too big to hold: let it through
+      const tail = chunk.subarray(this.reqFrameStart);
+      if (this.holding && this.reqPartialBytes + tail.length > PARTIAL_FRAME_LIMIT) {
+        // Too big to hold back any longer (a name that never ends): let it through, in order.
+        this.releaseHeld();
+        this.sendUp(tail);
+        this.verdict = FORWARD;
+      }
+      this.keepPartial(tail);
     }
     if (this.matcher.pending > this.ctx.maxPendingCommands) this.pauseClient(PAUSE_TOO_MANY_PENDING, true);
   }
@@ -285,7 +292,8 @@ export class Session {
    * command does in Redis (EXEC then answers -EXECABORT).
    */
   private answerOrRewrite(s: RespScanner, id: number, verdict: Verdict, chunk: Buffer, end: number): void {
-    const startInChunk = this.reqPartial !== null && this.reqPartial.length > 0 ? 0 : this.reqFrameStart;
+    // A frame begun in an earlier chunk starts at 0 here (its earlier bytes were held, not sent).
+    const startInChunk = this.reqPartial === null || this.reqPartial.length > 0 ? 0 : this.reqFrameStart;
     this.sendUp(chunk.subarray(this.reqSent, startInChunk));
     this.reqSent = end;
     this.holding = false;

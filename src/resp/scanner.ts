@@ -220,10 +220,8 @@ export class RespScanner {
           const err = this.endLine();
           if (err !== null) return this.fail(err, goodEnd);
           if (this.frameDone) {
-            this.frameDone = false;
             goodEnd = i;
-            this.sink.onFrame(this, i);
-            if (this.failed) return;
+            if (!this.emitFrame(i)) return;
           }
           break;
         }
@@ -253,10 +251,8 @@ export class RespScanner {
             }
             this.valueDone(false);
             if (this.frameDone) {
-              this.frameDone = false;
               goodEnd = i;
-              this.sink.onFrame(this, i);
-              if (this.failed) return;
+              if (!this.emitFrame(i)) return;
             }
           }
           break;
@@ -295,6 +291,13 @@ export class RespScanner {
   }
 
   private frameDone = false;
+
+  /** Reports the frame that ended at `end`; false when the sink stopped the scanner. */
+  private emitFrame(end: number): boolean {
+    this.frameDone = false;
+    this.sink.onFrame(this, end);
+    return !this.failed;
+  }
 
   private startFrame(): void {
     this.frameType = 0;

@@ -10,6 +10,7 @@ import { RawClient } from '../support/rawClient.js';
 import { cmd } from '../support/resp.js';
 import { call, startStack, type Stack } from '../support/stack.js';
 import { sleep, waitUntil } from '../support/wait.js';
+import { pseudoRandomBytes } from '../support/pseudoRandom.js';
 
 const cleanup = new Cleanup();
 let direct: RedisServer; // a redis-server the tests talk to directly
@@ -21,18 +22,7 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup.run());
 
-/** A deterministic pseudo-random byte string (every byte value, CR and LF included). */
-function bytes(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+const bytes = pseudoRandomBytes;
 
 function transcript(): Buffer {
   const binary = Buffer.concat([Buffer.from([0, 13, 10, 36, 42, 43, 45, 255, 254, 13, 10, 0]), bytes(300, 7)]);

@@ -12,6 +12,7 @@ import {
 import { fnv1a } from '../../../src/resp/commandIndex.js';
 import { cutAt, oneByteChunks, oracleDecode, scan, scanChunks, signature, type Plain, type ScanResult, type ScannedFrame } from './scanHelpers.js';
 import { exchange, startRedis, type RedisServer } from '../realRedis.js';
+import { pseudoRandomBytes } from '../../support/pseudoRandom.js';
 
 // --- RESP2 values with known types, so expectations can be computed independently ------------
 
@@ -120,17 +121,6 @@ function checkAgainstOracle(values: V[], stream: Buffer, result: ScanResult): vo
   expect(pos).toBe(stream.length);
 }
 
-function pseudoRandomBytes(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 const CORPUS: V[] = [
   simple('OK'),

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hwmKb, installCleanup, loadavg, Resp, sh, sleep, stop, systemCpu } from './lib/procs.mjs';
-import { TARGETS, ambassadorAvailable, repoRoot, startRedis, startTarget, stopTarget } from './lib/targets.mjs';
+import { TARGETS, ambassadorAvailable, cliPath, repoRoot, setCliPath, startRedis, startTarget, stopTarget } from './lib/targets.mjs';
 import { CONDS, TESTS, guessRate, planN, runTest } from './lib/rb.mjs';
 import { backpressureTest, idleClientsTest } from './lib/memory.mjs';
 import { socatDiagnosis } from './lib/socatdiag.mjs';
@@ -18,12 +18,15 @@ import { writeReport } from './lib/report.mjs';
 const HELP = `usage: node bench/run.mjs [options]   (npm run bench -- [options])
   --quick              one repetition, short runs, no calibration, no socat diagnosis (< 1 min)
   --reps N             measured repetitions (default 3; quick 1)
-  --seconds S          target duration of each redis-benchmark run (default 0.4; quick 0.05)
+  --seconds S          target duration of each redis-benchmark run (default 0.5; quick 0.05)
   --targets a,b,...    subset of ${TARGETS.map((t) => t.id).join(',')}
   --conds a,b,...      subset of ${CONDS.map((c) => c.id).join(',')}
   --tests a,b,...      subset of ${TESTS.map((t) => t.id).join(',')}
   --wait-idle S        before the matrix and each repetition, wait (at most S s in total) until the
                        machine's CPU use by others is below 0.5 core over 3 s (shared machines)
+  --other-max C        repeat a run during which other processes used more than C cores (default 0.5)
+  --retry-share F      at most F × the number of runs are repeated that way (default 0.15; quick 0)
+  --cli PATH           the ambassador entry to run (default dist/cli.js; env BENCH_CLI)
   --no-memory          skip the idle-clients and backpressure memory tests
   --no-socat-diag      skip the socat investigation
   --out DIR            output directory (default bench/results, quick: bench/results/quick)
@@ -31,7 +34,7 @@ const HELP = `usage: node bench/run.mjs [options]   (npm run bench -- [options])
 `;
 
 function parseArgs(argv) {
-  const o = { waitIdle: 0, quick: false, reps: null, seconds: null, targets: null, conds: null, tests: null, memory: true, socatDiag: null, out: null, reportOnly: null };
+  const o = { waitIdle: 0, otherMax: 0.5, retryShare: 0.15, quick: false, reps: null, seconds: null, targets: null, conds: null, tests: null, memory: true, socatDiag: null, out: null, reportOnly: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { if (i + 1 >= argv.length) throw new Error(`${a} needs a value`); return argv[++i]; };
@@ -42,7 +45,10 @@ function parseArgs(argv) {
     else if (a === '--conds') o.conds = val().split(',');
     else if (a === '--tests') o.tests = val().split(',');
     else if (a === '--no-memory') o.memory = false;
+    else if (a === '--cli') o.cli = val();
     else if (a === '--wait-idle') o.waitIdle = Number(val());
+    else if (a === '--other-max') o.otherMax = Number(val());
+    else if (a === '--retry-share') o.retryShare = Number(val());
     else if (a === '--no-socat-diag') o.socatDiag = false;
     else if (a === '--socat-diag') o.socatDiag = true;
     else if (a === '--out') o.out = val();
@@ -51,7 +57,8 @@ function parseArgs(argv) {
     else throw new Error(`unknown option ${a}\n${HELP}`);
   }
   o.reps ??= o.quick ? 1 : 3;
-  o.seconds ??= o.quick ? 0.05 : 0.4;
+  o.seconds ??= o.quick ? 0.05 : 0.5;
+  if (o.quick) o.retryShare = 0;
   o.socatDiag ??= !o.quick;
   o.out ??= path.join(repoRoot, 'bench', 'results', ...(o.quick ? ['quick'] : []));
   if (!(o.reps >= 1 && o.reps <= 50)) throw new Error('--reps must be 1..50');
@@ -79,6 +86,11 @@ async function machineInfo() {
     ambassador: ambVersion,
     gitCommit: await sh(`git -C '${repoRoot}' rev-parse --short HEAD 2>/dev/null`),
     gitDirty: (await sh(`git -C '${repoRoot}' status --porcelain -- src 2>/dev/null | head -1`)) !== '',
+    ambassadorCli: cliPath.startsWith(repoRoot + path.sep) ? path.relative(repoRoot, cliPath) : cliPath,
+    // A build outside the repo (--cli) may carry the commit it was built from in <root>/.commit.
+    ambassadorCommit: cliPath.startsWith(path.join(repoRoot, 'dist'))
+      ? null
+      : (() => { try { return fs.readFileSync(path.join(path.dirname(path.dirname(cliPath)), '.commit'), 'utf8').trim(); } catch { return null; } })(),
     ulimitN: Number(await sh('ulimit -n')),
   };
 }
@@ -112,6 +124,7 @@ async function main() {
     console.log(`wrote ${files.join(', ')}`);
     return;
   }
+  if (opts.cli) setCliPath(opts.cli);
   installCleanup();
   fs.mkdirSync(opts.out, { recursive: true });
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-ambassador-bench-'));
@@ -119,7 +132,7 @@ async function main() {
   let targetIds = opts.targets ?? TARGETS.map((t) => t.id);
   const notes = [];
   if (!ambassadorAvailable() && targetIds.some((t) => t.startsWith('amb'))) {
-    notes.push('dist/cli.js not found: ambassador targets skipped (run `npm run build`).');
+    notes.push(`${cliPath} not found: ambassador targets skipped (run \`npm run build\`).`);
     targetIds = targetIds.filter((t) => !t.startsWith('amb'));
   }
   const conds = CONDS.filter((c) => !opts.conds || opts.conds.includes(c.id));
@@ -129,11 +142,13 @@ async function main() {
   const raw = {
     version: 1,
     mode: opts.quick ? 'quick' : 'full',
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    command: process.env.npm_lifecycle_event === 'bench'
+      ? `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`
+      : `node bench/run.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
     startedAt: new Date().toISOString(),
     machine,
     loadavgStart: loadavg(),
-    options: { waitIdle: opts.waitIdle, reps: opts.reps, seconds: opts.seconds, targets: targetIds, conds: conds.map((c) => c.id), tests: tests.map((t) => t.id) },
+    options: { waitIdle: opts.waitIdle, otherMax: opts.otherMax, retryShare: opts.retryShare, reps: opts.reps, seconds: opts.seconds, targets: targetIds, conds: conds.map((c) => c.id), tests: tests.map((t) => t.id) },
     notes,
     targets: [],
     calibration: [],
@@ -143,6 +158,7 @@ async function main() {
     shutdown: {},
     metricsCheck: null,
     idleWaits: [],
+    discarded: [],
   };
   const idleBudget = { left: opts.waitIdle };
   log(`machine: ${machine.nproc} cores, ${machine.cpuModel}, node ${machine.node}; load ${raw.loadavgStart?.join(' ')}`);
@@ -177,7 +193,12 @@ async function main() {
       }
       return guessRate(cond, test);
     };
-    if (!opts.quick) {
+    if (opts.quick) {
+      // No calibration pass: one short warm-up run per target so V8 has compiled the hot path.
+      const cond = CONDS.find((c) => c.id === 'c50-P16');
+      const test = TESTS.find((t) => t.id === 'GET');
+      for (const t of running) await runTest({ target: t, cond, test, n: 20000, timeoutMs: 1500, redisCtl, redisPid: redis.pid });
+    } else {
       await waitIdle(idleBudget, raw, 'calibration');
       log('calibration / warm-up pass');
       for (const cond of conds) {
@@ -195,6 +216,7 @@ async function main() {
 
     // ---- measured repetitions: interleaved per test (A B C D E, A B C D E ...), start rotated.
     const total = opts.reps * conds.length * tests.length * running.length;
+    let retryBudget = Math.round(total * opts.retryShare);
     let done = 0;
     for (let rep = 0; rep < opts.reps; rep++) {
       await waitIdle(idleBudget, raw, `rep ${rep + 1}`);
@@ -207,7 +229,17 @@ async function main() {
             const est = estimateRate(t.id, cond, test);
             const n = planN(est, opts.seconds, cond);
             const timeoutMs = Math.max(opts.quick ? 800 : 6000, (n / est) * (opts.quick ? 3000 : 4000));
-            const rec = await runTest({ target: t, cond, test, n, timeoutMs, redisCtl, redisPid: redis.pid });
+            let rec = await runTest({ target: t, cond, test, n, timeoutMs, redisCtl, redisPid: redis.pid });
+            // A run during which other work on the machine took more than half a core is repeated
+            // (at most twice, and within a budget of retries) so bursts of foreign load are not measured.
+            for (let attempt = 1; attempt <= 2 && rec.otherCores > opts.otherMax && retryBudget > 0; attempt++) {
+              retryBudget--;
+              rec.discarded = true;
+              raw.discarded.push(rec);
+              log(`     ${t.id} ${cond.id} ${test.id}: others used ${rec.otherCores} cores during the run; repeating it`);
+              rec = await runTest({ target: t, cond, test, n, timeoutMs, redisCtl, redisPid: redis.pid });
+              rec.attempt = attempt + 1;
+            }
             rec.rep = rep;
             raw.runs.push(rec);
             if (!rec.estimated && rec.rps > 0) rate.set(key(t.id, cond.id, test.id), rec.rps);

@@ -71,9 +71,11 @@ export function evaluate(raw, agg) {
       const ratios = tests.map((t) => [t, (get(cid, t, 'amb-on')?.median ?? NaN) / (get(cid, t, 'relay')?.median ?? NaN)]).filter(([, r]) => Number.isFinite(r));
       const worst = ratios.reduce((a, b) => (b[1] < a[1] ? b : a), ['', Infinity]);
       const med = median(ratios.map((r) => r[1]));
+      const below = ratios.filter(([, r]) => r < 0.9).length;
+      const off = has('amb-off') ? median(tests.map((t) => (get(cid, t, 'amb-off')?.median ?? NaN) / (get(cid, t, 'relay')?.median ?? NaN)).filter(Number.isFinite)) : null;
       targets.push({
         name: `≥ 0.90 × plain Node relay, ${condLabel(cid)}`,
-        measured: `median ${fmtRatio(med)} over ${ratios.length} tests; worst ${fmtRatio(worst[1])} (${worst[0]})`,
+        measured: `median ${fmtRatio(med)} over ${ratios.length} tests, ${below} below 0.90; worst ${fmtRatio(worst[1])} (${worst[0]})${off != null ? `; metrics off: median ${fmtRatio(off)}` : ''}`,
         met: ratios.length > 0 && worst[1] >= 0.9,
         detail: ratios,
       });
@@ -83,7 +85,9 @@ export function evaluate(raw, agg) {
   if (has('amb-on') && has('socat')) {
     let cells = 0;
     let above = 0;
+    let relayAbove = 0;
     const misses = [];
+    const spreadsRelay = [];
     const spreadsAmb = [];
     const spreadsSocat = [];
     for (const c of conds) {
@@ -92,6 +96,9 @@ export function evaluate(raw, agg) {
         const s = get(c, t, 'socat');
         if (!a || !s) continue;
         cells++;
+        const r = get(c, t, 'relay');
+        if (r && r.median > s.max) relayAbove++;
+        if (r) spreadsRelay.push(r.relSpread);
         if (a.median > s.max) above++;
         else misses.push(`${condLabel(c)} ${t}: ${fmtRps(a.median)} vs socat best ${fmtRps(s.max)}`);
         spreadsAmb.push(a.relSpread);
@@ -100,14 +107,14 @@ export function evaluate(raw, agg) {
     }
     targets.push({
       name: 'above socat’s best repetition in every cell',
-      measured: `${above}/${cells} cells${misses.length ? `; below in: ${misses.slice(0, 6).join('; ')}${misses.length > 6 ? ' …' : ''}` : ''}`,
+      measured: `${above}/${cells} cells (plain relay: ${relayAbove}/${cells})${misses.length ? `; not above in: ${misses.slice(0, 6).join('; ')}${misses.length > 6 ? ` … (${misses.length} cells)` : ''}` : ''}`,
       met: cells > 0 && above === cells,
     });
     const ma = median(spreadsAmb);
     const ms = median(spreadsSocat);
     targets.push({
       name: 'far steadier than socat (median (max−min)/median over cells ≤ ½ of socat’s)',
-      measured: `ambassador ${fmtPct(ma)} vs socat ${fmtPct(ms)} (worst cell: ambassador ${fmtPct(max(spreadsAmb))}, socat ${fmtPct(max(spreadsSocat))})`,
+      measured: `ambassador ${fmtPct(ma)} vs socat ${fmtPct(ms)}${spreadsRelay.length ? `, plain relay ${fmtPct(median(spreadsRelay))}` : ''} (worst cell: ambassador ${fmtPct(max(spreadsAmb))}, socat ${fmtPct(max(spreadsSocat))})`,
       met: ma != null && ms != null && raw.options.reps > 1 ? ma <= ms / 2 : null,
       note: raw.options.reps > 1 ? null : 'needs ≥ 2 repetitions',
     });
@@ -118,9 +125,12 @@ export function evaluate(raw, agg) {
     const deltas = tests.map((t) => [t, ((get('c1-P1', t, 'amb-on')?.p50 ?? NaN) - (get('c1-P1', t, 'direct')?.p50 ?? NaN)) * 1000]).filter(([, d]) => Number.isFinite(d));
     const smallD = deltas.filter(([t]) => small.includes(t));
     const worst = smallD.reduce((a, b) => (b[1] > a[1] ? b : a), ['', -Infinity]);
+    const delta = (x, field) => median(small.map((t) => ((get('c1-P1', t, x)?.[field] ?? NaN) - (get('c1-P1', t, 'direct')?.[field] ?? NaN)) * 1000).filter(Number.isFinite));
+    const relayD = has('relay') ? delta('relay', 'p50') : null;
     targets.push({
       name: 'p50 added latency over direct ≤ 50 µs, -c 1 -P 1',
-      measured: `median ${fmtUs(median(smallD.map((d) => d[1])))}, worst ${fmtUs(worst[1])} (${worst[0]}) over the small-value tests; ` +
+      measured: `median ${fmtUs(median(smallD.map((d) => d[1])))}, worst ${fmtUs(worst[1])} (${worst[0]}) over the small-value tests` +
+        `${relayD != null ? ` (plain relay: median ${fmtUs(relayD)})` : ''}; by mean latency ${fmtUs(delta('amb-on', 'avg'))}${has('relay') ? ` (relay ${fmtUs(delta('relay', 'avg'))})` : ''}; ` +
         `16 KB: ${deltas.filter(([t]) => t.endsWith('16K')).map(([t, d]) => `${t} ${fmtUs(d)}`).join(', ') || '–'}`,
       met: smallD.length > 0 && worst[1] <= 50,
       detail: deltas,
@@ -274,11 +284,12 @@ function machineLines(raw) {
   const perTarget = raw.options.targets.map((t) => `${t} ${median(raw.runs.filter((r) => r.target === t).map((r) => r.otherCores))?.toFixed(2) ?? '–'}`);
   return [
     `- Machine: ${m.nproc} cores (\`nproc\`), ${m.cpuModel} (/proc/cpuinfo), ${m.memTotalGb} GB RAM, Linux ${m.kernel}`,
-    `- Software: Node ${m.node}; ${m.redisServer}; ${m.redisBenchmark}; ${m.socat}; redis-ambassador ${m.ambassador ?? '?'} at commit ${m.gitCommit}${m.gitDirty ? ' (src/ had uncommitted changes)' : ''}`,
+    `- Software: Node ${m.node}; ${m.redisServer}; ${m.redisBenchmark}; ${m.socat}; redis-ambassador ${m.ambassador ?? '?'} ${m.ambassadorCommit ? `built from a clean checkout of commit ${m.ambassadorCommit} (\`${m.ambassadorCli}\`)` : `at commit ${m.gitCommit}${m.gitDirty ? ' (src/ had uncommitted changes)' : ''}`}`,
     `- Load average (1/5/15 min): start ${raw.loadavgStart?.join(' ')}, end ${raw.loadavgEnd?.join(' ')}; 1-min load sampled before each run: min ${min(runs)?.toFixed(2)}, median ${median(runs)?.toFixed(2)}, max ${max(runs)?.toFixed(2)}. ` +
       'All of Redis, redis-benchmark and the relay under test share these cores, and other work on the machine may have run concurrently.',
     ...(other.length ? [`- Other work during the runs (system busy CPU from /proc/stat minus the target, Redis and redis-benchmark, in cores of ${m.nproc}): median ${median(other).toFixed(2)}, max ${max(other).toFixed(2)}; median per target: ${perTarget.join(', ')}.` +
       (median(other) > 0.3 ? ' **The machine was shared: absolute numbers are depressed and noisy; compare targets through the interleaved ratios.**' : '')] : []),
+    ...(raw.discarded?.length ? [`- ${raw.discarded.length} run(s) were repeated because other processes used more than ${raw.options.otherMax} core during them (budget ${Math.round((raw.options.retryShare ?? 0) * 100)}% of runs); the repeats are the ones reported.`] : []),
     ...(raw.idleWaits?.length ? [`- --wait-idle: ${raw.idleWaits.map((w) => `${w.at} waited ${w.waitedS} s (others then used ${w.busyCoresAfter} cores)`).join('; ')}`] : []),
     `- Run: \`${raw.command}\` (${raw.mode}; ${raw.options.reps} repetition(s), ~${raw.options.seconds} s per redis-benchmark run), started ${raw.startedAt}, took ${raw.elapsedS} s`,
   ];

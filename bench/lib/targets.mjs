@@ -9,7 +9,9 @@ import { freePort, start, stop, waitPong } from './procs.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '..', '..');
 export const relayPath = path.join(repoRoot, 'bench', 'relay.mjs');
-export const cliPath = path.join(repoRoot, 'dist', 'cli.js');
+// BENCH_CLI=/path/to/cli.js (or --cli) benchmarks another build, e.g. one made from a clean checkout.
+export let cliPath = process.env.BENCH_CLI ? path.resolve(process.env.BENCH_CLI) : path.join(repoRoot, 'dist', 'cli.js');
+export const setCliPath = (p) => { cliPath = path.resolve(p); };
 
 export const TARGETS = [
   { id: 'direct', label: 'direct Redis' },
@@ -68,7 +70,7 @@ export async function startTarget(id, redis, logDir, { nodeArgs = [], envExtra =
     const env = { ...ambassadorEnv(port, redis.port, { metrics, adminPort }), ...envExtra };
     proc = start(`${id}-${port}`, process.execPath, [...nodeArgs, cliPath], { env, logDir });
     cmdline = `REDIS_PORT_${port}_TCP=tcp://127.0.0.1:${redis.port} AMBASSADOR_BIND=127.0.0.1 ` +
-      `AMBASSADOR_METRICS=${metrics ? 'on' : 'off'} AMBASSADOR_ADMIN_ADDR=${adminPort ? `127.0.0.1:${adminPort}` : 'off'} node ${nodeArgs.join(' ')}${nodeArgs.length ? ' ' : ''}dist/cli.js`;
+      `AMBASSADOR_METRICS=${metrics ? 'on' : 'off'} AMBASSADOR_ADMIN_ADDR=${adminPort ? `127.0.0.1:${adminPort}` : 'off'} node ${nodeArgs.join(' ')}${nodeArgs.length ? ' ' : ''}${path.relative(repoRoot, cliPath)}`;
   } else {
     throw new Error(`unknown target ${id}`);
   }

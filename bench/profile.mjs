@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { installCleanup, loadavg, Resp, stop } from './lib/procs.mjs';
 import { CONDS, TESTS, runTest } from './lib/rb.mjs';
-import { ambassadorAvailable, repoRoot, startRedis, startTarget, stopTarget } from './lib/targets.mjs';
+import { ambassadorAvailable, repoRoot, setCliPath, startRedis, startTarget, stopTarget } from './lib/targets.mjs';
 
 function parseArgs(argv) {
   const o = { target: 'amb-on', scale: 1, out: path.join(repoRoot, 'bench', 'results'), top: 30 };
@@ -19,8 +19,10 @@ function parseArgs(argv) {
     else if (a === '--out') o.out = argv[++i];
     else if (a === '--top') o.top = Number(argv[++i]);
     else if (a === '--analyze') o.analyze = argv[++i];
+    else if (a === '--cli') setCliPath(argv[++i]);
+    else if (a === '--only') o.only = argv[++i].split(',');
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node bench/profile.mjs [--target amb-on|amb-off|relay] [--scale N] [--out DIR] [--top N] [--analyze file.cpuprofile]');
+      console.log('usage: node bench/profile.mjs [--target amb-on|amb-off|relay] [--scale N] [--out DIR] [--top N] [--cli dist/cli.js] [--only c50-P16,...] [--analyze file.cpuprofile]');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -136,7 +138,7 @@ async function main() {
   try {
     target = await startTarget(o.target, redis, logDir, { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '250'] });
     console.log(`profiling ${target.cmdline}`);
-    for (const [cid, tid, n0] of PHASES) {
+    for (const [cid, tid, n0] of PHASES.filter(([c]) => !o.only || o.only.includes(c))) {
       const cond = CONDS.find((c) => c.id === cid);
       const test = TESTS.find((t) => t.id === tid);
       const n = Math.max(1000, Math.round(n0 * o.scale));
@@ -151,14 +153,15 @@ async function main() {
   }
   const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
   if (!files.length) throw new Error(`no .cpuprofile written (exit ${JSON.stringify(exit)})`);
-  const dest = path.join(o.out, `profile-${o.target}.cpuprofile`);
+  const tag = `${o.target}${o.only ? `-${o.only.join('+')}` : ''}`;
+  const dest = path.join(o.out, `profile-${tag}.cpuprofile`);
   fs.copyFileSync(path.join(profDir, files[0]), dest);
   const a = analyze(JSON.parse(fs.readFileSync(dest, 'utf8')), o.top);
   const md = renderMd(a, {
     target: o.target, cmdline: target.cmdline, phases, loadStart, loadEnd: loadavg(),
     command: `node bench/profile.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
   });
-  const mdPath = path.join(o.out, `profile-${o.target}.md`);
+  const mdPath = path.join(o.out, `profile-${tag}.md`);
   fs.writeFileSync(mdPath, md);
   fs.rmSync(logDir, { recursive: true, force: true });
   console.log(`exit on SIGTERM: ${JSON.stringify(exit)}; wrote ${path.relative(process.cwd(), mdPath)} and ${path.relative(process.cwd(), dest)}`);

@@ -295,7 +295,7 @@ function machineLines(raw) {
   ];
 }
 
-export function renderMarkdown(raw, targetsEval, agg) {
+export function renderMarkdown(raw, targetsEval, agg, outDir) {
   const met = (x) => (x === true ? '✅ met' : x === false ? '❌ not met' : '– n/a');
   const L = [];
   L.push(`# redis-ambassador benchmark${raw.mode === 'quick' ? ' (quick smoke run — numbers are indicative only)' : ''}`, '');
@@ -330,6 +330,10 @@ export function renderMarkdown(raw, targetsEval, agg) {
   if (Object.keys(raw.shutdown ?? {}).length) {
     L.push(`Shutdown on SIGTERM: ${Object.entries(raw.shutdown).map(([k, v]) => `${k} → ${v ? (v.code != null ? `exit ${v.code}` : v.signal) : '?'}`).join(', ')}.`, '');
   }
+  const profiles = fs.existsSync(outDir) ? fs.readdirSync(outDir).filter((f) => /^(profile|perf)-.*\.md$/.test(f)).sort() : [];
+  if (profiles.length) {
+    L.push('## Profiles', '', 'Where the ambassador’s CPU goes (made separately with `bench/profile.mjs` and `bench/perf.mjs`): ' + profiles.map((f) => `[${f}](${f})`).join(', ') + '.', '');
+  }
   L.push('## Why socat is erratic', '');
   L.push(...socatInterpretation(raw), '');
   L.push(...socatSection(raw));
@@ -341,7 +345,7 @@ export function renderMarkdown(raw, targetsEval, agg) {
     '- Run length: a calibration/warm-up pass (not counted; it also warms up V8) measures each target × test × condition; every counted run then gets the request count that lasts ~' + raw.options.seconds + ' s at that rate. A run that exceeds its time limit is killed and its rate estimated from Redis’s `INFO commandstats` (marked `~`).',
     '- Targets evaluated on medians over repetitions; spread is (max−min)/median per cell.',
   );
-  L.push('', '## Reproduce', '', '```sh', 'apt-get install -y redis-server redis-tools socat   # redis-benchmark comes with redis-tools', 'npm ci', 'npm run bench             # full run, ~8–10 min on 2 cores; writes bench/results/{report.md,chart.svg,full.raw.json}', 'npm run bench -- --quick  # < 1 min smoke run into bench/results/quick/', 'node bench/profile.mjs    # CPU profile of the ambassador under load -> bench/results/profile-amb-on.md', '```', '');
+  L.push('', '## Reproduce', '', '```sh', 'apt-get install -y redis-server redis-tools socat   # redis-benchmark comes with redis-tools', 'npm ci', 'npm run bench             # full run, ~8–10 min on 2 cores; writes bench/results/{report.md,chart.svg,full.raw.json}', 'npm run bench -- --quick  # < 1 min smoke run into bench/results/quick/', 'node bench/profile.mjs    # node --cpu-prof of the ambassador under load -> bench/results/profile-amb-on.md', 'node bench/perf.mjs       # perf record of relay vs ambassador (kernel, native, JIT) -> bench/results/perf-*.md', '```', '');
   return L.join('\n');
 }
 
@@ -399,7 +403,7 @@ export async function writeReport(raw, outDir) {
   const agg = aggregate(raw);
   const targetsEval = evaluate(raw, agg);
   raw.evaluation = targetsEval.map(({ detail, ...t }) => t);
-  const md = renderMarkdown(raw, targetsEval, agg);
+  const md = renderMarkdown(raw, targetsEval, agg, outDir);
   const mdPath = path.join(outDir, 'report.md');
   fs.writeFileSync(mdPath, md);
   const readmePath = path.join(outDir, 'readme-section.md');

@@ -137,6 +137,7 @@ export class Session {
       onProtocolError: (message, goodEnd) => this.onClientProtocolError(message, goodEnd),
     };
     if (this.gate !== null) requestSink.onCommandName = (s) => this.onCommandName(s);
+    requestSink.tokensWanted = (s) => ctx.index.tokensWanted(s);
     this.requests = new RespScanner('request', requestSink, ctx.limits);
     this.replies = this.newReplyScanner();
   }
@@ -501,7 +502,9 @@ export class Session {
       },
       onProtocolError: (message, goodEnd) => this.onUpstreamProtocolError(message, goodEnd),
     };
-    return new RespScanner('reply', sink, this.ctx.limits);
+    const scanner = new RespScanner('reply', sink, this.ctx.limits);
+    scanner.leanReplies = true;
+    return scanner;
   }
 
   private onUpstreamData(chunk: Buffer): void {
@@ -510,6 +513,8 @@ export class Session {
     // Replies to replayed commands are cut out frame by frame; otherwise whole chunks go through.
     this.replyByFrame = this.matcher.internalPending || this.matcher.localPending || this.replyHeld !== null;
     this.replySent = 0;
+    // RESP2 pub/sub confirmations and messages are plain arrays: read their words only then.
+    this.replies.captureArrays = this.matcher.protocol === 2 && (this.matcher.subscribed || this.state.subscriptions > 0);
     this.replies.feed(chunk);
     this.replyChunk = null;
     if (this.replies.failed || this.upstream === null) return;

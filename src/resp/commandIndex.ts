@@ -27,6 +27,8 @@ export class CommandIndex {
   readonly names: string[] = ['unknown'];
   /** 1 for commands whose reply waits on other clients (BLPOP, WAIT, …). */
   readonly blocking: number[] = [0];
+  /** Tokens (name included) the proxy reads of each command; see tokensWanted. */
+  private readonly wanted: number[] = [];
   private readonly top = new Map<number, Entry>();
   private readonly sub = new Map<number, Map<number, Entry>>();
 
@@ -34,6 +36,9 @@ export class CommandIndex {
     for (const def of COMMAND_DEFS) {
       const id = this.add(this.top, def.name, def.name);
       this.blocking[id] = def.blocking || def.name === 'wait' || def.name === 'waitaof' ? 1 : 0;
+      this.wanted[id] = def.subcommands.length > 0 || def.name === 'hello' ? 2 : 1;
+      if (def.name === 'client') this.wanted[id] = 3;
+      if (def.name === 'xread' || def.name === 'xreadgroup') this.wanted[id] = MAX_TOKENS;
       if (def.subcommands.length > 0) {
         const subs = new Map<number, Entry>();
         this.sub.set(id, subs);
@@ -43,6 +48,16 @@ export class CommandIndex {
         }
       }
     }
+  }
+
+  /**
+   * How many leading tokens of a request the proxy reads, from its name alone: the name; a
+   * subcommand; CLIENT REPLY's mode; HELLO's protocol; XREAD/XREADGROUP's options up to BLOCK.
+   * Unknown commands need only their (unknown) name.
+   */
+  tokensWanted(s: RespScanner): number {
+    const id = this.match(this.top, s, 0);
+    return this.wanted[id] ?? 1;
   }
 
   get size(): number {

@@ -59,6 +59,12 @@ export interface FrameSink {
    * before its (possibly large) arguments arrive. Inline commands have no such moment.
    */
   onCommandName?(scanner: RespScanner, at: number): void;
+  /**
+   * Request mode: how many tokens this command needs (name included), asked once its name has
+   * arrived. Arguments past that are skipped without being captured (hashing every key and value
+   * would cost more than everything else the scanner does).
+   */
+  tokensWanted?(scanner: RespScanner): number;
 }
 
 const ST_TYPE = 0; // expecting a type byte (or an inline command's first byte)
@@ -127,6 +133,15 @@ export class RespScanner {
   private readonly isAttribute: boolean[] = [];
   // A top-level attribute ended; the value it decorates (the frame proper) has not.
   private awaitingDecorated = false;
+  /**
+   * Reply mode, for a proxy that only needs what classifies replies: capture the top-level
+   * error (- !) and simple (+) strings and the elements of pushes (>) only, plus the elements
+   * of arrays while `captureArrays` is set (RESP2 pub/sub). Off: capture everything.
+   */
+  leanReplies = false;
+  captureArrays = true;
+  // Tokens the current request frame needs (set once its name is known).
+  private tokenLimit = MAX_TOKENS;
   // Token currently being captured, or -1, and how many of its bytes were seen.
   private tok = -1;
   private tokPos = 0;
@@ -162,6 +177,20 @@ export class RespScanner {
       switch (this.state) {
         case ST_TYPE: {
           let t = buf[i]!;
+          if (t === T_ARRAY && this.request && this.depth === 0) {
+            // Most requests arrive whole: read them in one tight pass, or fall back if not.
+            const end = this.wholeRequest(buf, i);
+            if (end > 0) {
+              if (this.sink.onCommandName) {
+                this.sink.onCommandName(this, end);
+                if (this.failed) return;
+              }
+              goodEnd = i = end;
+              this.sink.onFrame(this, end);
+              if (this.failed) return;
+              continue;
+            }
+          }
           if (this.depth === 0 && !this.awaitingDecorated) this.startFrame();
           if (this.request) {
             if (this.depth === 0) {
@@ -195,15 +224,42 @@ export class RespScanner {
         }
         case ST_LINE: {
           // Scan to the CR inside this chunk; each byte is either a digit of a length or text.
-          const isLen = isLengthType(this.lineType);
           const tok = this.tok;
-          while (i < len) {
-            const b = buf[i]!;
-            if (b === CR) break;
-            if (isLen) this.digit(b);
-            else if (tok >= 0) this.capture(tok, b);
-            this.lineLength++;
-            i++;
+          if (isLengthType(this.lineType)) {
+            // Digits accumulate in locals; anything unusual (a sign, a leading zero, a stray
+            // byte, too many digits) goes through digit(), which knows the rules.
+            let num = this.num;
+            let digits = this.digits;
+            let n = this.lineLength;
+            while (i < len) {
+              const b = buf[i]!;
+              if (b === CR) break;
+              const d = b - 48;
+              if (d >= 0 && d <= 9 && num !== 0 && digits < 15) {
+                num = num * 10 + d;
+                digits++;
+              } else {
+                this.num = num;
+                this.digits = digits;
+                this.lineLength = n;
+                this.digit(b);
+                num = this.num;
+                digits = this.digits;
+              }
+              n++;
+              i++;
+            }
+            this.num = num;
+            this.digits = digits;
+            this.lineLength = n;
+          } else {
+            while (i < len) {
+              const b = buf[i]!;
+              if (b === CR) break;
+              if (tok >= 0) this.capture(tok, b);
+              this.lineLength++;
+              i++;
+            }
           }
           if (this.request && this.lineLength > this.limits.maxInlineLength) {
             const what = this.lineType === T_ARRAY ? 'mbulk' : 'bulk';
@@ -245,9 +301,12 @@ export class RespScanner {
           i += take;
           if (this.bulkRemaining === 0) {
             this.state = ST_TYPE;
-            if (this.request && this.remaining[0] === this.frameCount && this.sink.onCommandName) {
-              this.sink.onCommandName(this, i);
-              if (this.failed) return;
+            if (this.request && this.remaining[0] === this.frameCount) {
+              if (this.sink.tokensWanted) this.tokenLimit = this.sink.tokensWanted(this);
+              if (this.sink.onCommandName) {
+                this.sink.onCommandName(this, i);
+                if (this.failed) return;
+              }
             }
             this.valueDone(false);
             if (this.frameDone) {
@@ -292,6 +351,70 @@ export class RespScanner {
 
   private frameDone = false;
 
+  /**
+   * A request multibulk that lies wholly in `buf` from `start`, with plain numbers, read in one
+   * pass: its end offset, tokens captured as the state machine would. Anything else (a frame cut
+   * by the chunk's end, a sign, a leading zero, a limit crossed, a wrong type byte) returns -1
+   * with nothing reported, and the state machine reads the frame from `start` instead, so every
+   * error is still found and worded in one place.
+   */
+  private wholeRequest(buf: Buffer, start: number): number {
+    const len = buf.length;
+    let i = start + 1;
+    let n = 0;
+    let d = 0;
+    for (;;) {
+      if (i >= len) return -1;
+      const x = buf[i]! - 48;
+      if (x === CR - 48) break;
+      if (x < 0 || x > 9 || (d > 0 && n === 0) || d >= 10) return -1;
+      n = n * 10 + x;
+      d++;
+      i++;
+    }
+    if (d === 0 || n <= 0 || n > this.limits.maxMultibulkLength) return -1;
+    i += 2;
+    this.startFrame();
+    this.frameType = T_ARRAY;
+    this.frameCount = n;
+    let limit = MAX_TOKENS;
+    for (let k = 0; k < n; k++) {
+      if (i >= len || buf[i] !== T_BULK) return -1;
+      i++;
+      let m = 0;
+      d = 0;
+      for (;;) {
+        if (i >= len) return -1;
+        const x = buf[i]! - 48;
+        if (x === CR - 48) break;
+        if (x < 0 || x > 9 || (d > 0 && m === 0) || d >= 10) return -1;
+        m = m * 10 + x;
+        d++;
+        i++;
+      }
+      if (d === 0 || m > this.limits.maxBulkLength) return -1;
+      const payload = i + 2;
+      i = payload + m + 2;
+      if (i > len) return -1;
+      if (k < limit) {
+        const take = m < TOKEN_BYTES ? m : TOKEN_BYTES;
+        const base = k * TOKEN_BYTES;
+        let h = FNV_OFFSET;
+        for (let j = 0; j < take; j++) {
+          const b = buf[payload + j]!;
+          const lower = b >= 65 && b <= 90 ? b | 0x20 : b;
+          this.tokenBytes[base + j] = lower;
+          h = Math.imul(h ^ lower, FNV_PRIME) >>> 0;
+        }
+        this.tokenHash[k] = h;
+        this.tokenLength[k] = m;
+        this.tokenCount = k + 1;
+        if (k === 0 && this.sink.tokensWanted) limit = Math.min(MAX_TOKENS, this.sink.tokensWanted(this));
+      }
+    }
+    return i;
+  }
+
   /** Reports the frame that ended at `end`; false when the sink stopped the scanner. */
   private emitFrame(end: number): boolean {
     this.frameDone = false;
@@ -300,6 +423,7 @@ export class RespScanner {
   }
 
   private startFrame(): void {
+    this.tokenLimit = MAX_TOKENS;
     this.frameType = 0;
     this.frameCount = 0;
     this.tokenCount = 0;
@@ -314,9 +438,11 @@ export class RespScanner {
     if (this.depth === 0) {
       if (t === T_ATTRIBUTE) return;
       this.frameType = t;
-      if (!isAggregateType(t)) index = 0;
+      if (!isAggregateType(t) && (!this.leanReplies || t === T_ERROR || t === T_BLOBERR || t === T_SIMPLE)) index = 0;
     } else if (this.depth === 1 && !this.isAttribute[0]) {
       index = this.topElements - this.remaining[0]!;
+      if (index >= this.tokenLimit) return;
+      if (this.leanReplies && this.frameType !== T_PUSH && !(this.frameType === T_ARRAY && this.captureArrays)) return;
     }
     if (index < 0 || index >= MAX_TOKENS) return;
     this.tokenCount = index + 1;

@@ -37,6 +37,12 @@ export function formatUpstream(host: string, port: number, tls = false): string 
 export function parseUpstreamUrl(value: string, what: string): UpstreamAddress {
   const example = 'tcp://10.0.0.5:6379';
   // tcp:// as socat reads it; rediss:// and tls:// (TLS to the upstream) are ours.
+  if (value.includes('@')) {
+    // Never echo the value: it holds a password.
+    throw new ConfigError(
+      `${what}: credentials in the URL (user:password@host) are not accepted; set AMBASSADOR_UPSTREAM_USERNAME and AMBASSADOR_UPSTREAM_PASSWORD (or _FILE) instead`,
+    );
+  }
   const m = /^(tcp|rediss|tls):\/\/(.*):(.*)$/.exec(value);
   if (!m) {
     throw new ConfigError(`${what}: "${value}" is not tcp://<host>:<port> (for example ${example}; rediss://<host>:<port> for TLS)`);

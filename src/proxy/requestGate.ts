@@ -27,7 +27,7 @@ const NOAUTH = Buffer.from('-NOAUTH Authentication required.\r\n');
 const WRONGPASS = Buffer.from('-WRONGPASS invalid username-password pair or user is disabled.\r\n');
 const OK = Buffer.from('+OK\r\n');
 const HELLO_NOAUTH = Buffer.from(
-  '-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n',
+  '-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n',
 );
 
 export interface GateIds {
@@ -35,10 +35,11 @@ export interface GateIds {
   readonly hello: number;
   readonly quit: number;
   readonly reset: number;
+  readonly exec: number;
 }
 
 export function gateIds(index: CommandIndex): GateIds {
-  return { auth: index.idOf('auth'), hello: index.idOf('hello'), quit: index.idOf('quit'), reset: index.idOf('reset') };
+  return { auth: index.idOf('auth'), hello: index.idOf('hello'), quit: index.idOf('quit'), reset: index.idOf('reset'), exec: index.idOf('exec') };
 }
 
 export class RequestGate {
@@ -73,6 +74,16 @@ export class RequestGate {
   }
 
   private decide(id: number, args: Buffer[] | null): Verdict {
+    const v = this.decideFor(id, args);
+    // Redis's rejectCommand() answers a refused EXEC as the transaction's abort.
+    if (v.kind === 'local' && v.reason !== null && id === this.ids.exec) {
+      const text = v.reply.toString('latin1', 1).replace(/\r\n$/, '');
+      return { ...v, reply: Buffer.from(`-EXECABORT Transaction discarded because of: ${text}\r\n`) };
+    }
+    return v;
+  }
+
+  private decideFor(id: number, args: Buffer[] | null): Verdict {
     if (this.requirepass !== null) {
       if (id === this.ids.auth) return this.auth(args);
       if (id === this.ids.hello) return this.hello(args);
@@ -95,7 +106,8 @@ export class RequestGate {
 
   /** AUTH <password> or AUTH default <password>. */
   private auth(args: Buffer[] | null): Verdict {
-    if (args === null || args.length < 2 || args.length > 3) {
+    if (args === null) return { kind: 'local', reply: WRONGPASS, reason: 'noauth' };
+    if (args.length < 2 || args.length > 3) {
       return { kind: 'local', reply: Buffer.from("-ERR wrong number of arguments for 'auth' command\r\n"), reason: null };
     }
     const ok = this.check(args.length === 2 ? null : args[1]!, args[args.length - 1]!);
@@ -104,7 +116,7 @@ export class RequestGate {
 
   /** HELLO [protover [AUTH user pass] [SETNAME name]]: checked here, forwarded without AUTH. */
   private hello(args: Buffer[] | null): Verdict {
-    if (args === null) return FORWARD;
+    if (args === null) return this.authenticated ? FORWARD : { kind: 'local', reply: HELLO_NOAUTH, reason: 'noauth' };
     const rest: Buffer[] = [];
     let sawAuth = false;
     for (let i = 1; i < args.length; i++) {

@@ -65,6 +65,11 @@ export interface SessionContext {
 export const UPSTREAM_LOST_ERROR = '-ERR upstream connection lost; command may or may not have run\r\n';
 const UPSTREAM_LOST = Buffer.from(UPSTREAM_LOST_ERROR);
 const FORWARD: Verdict = { kind: 'forward' };
+const TOO_LARGE_TO_CHECK: Verdict = {
+  kind: 'local',
+  reply: Buffer.from('-ERR command too large for the ambassador to check (over 1 MB before its arguments were known)\r\n'),
+  reason: 'policy',
+};
 
 // Reasons the client's reading is paused; reading resumes when none is left.
 const PAUSE_UPSTREAM_FULL = 1;
@@ -154,7 +159,7 @@ export class Session {
       c.setTimeout(this.ctx.idleTimeoutMs);
       c.on('timeout', () => {
         // As Redis: a subscriber or a client waiting for a reply is not idle.
-        if (this.matcher.subscribed || this.state.subscriptions > 0 || this.matcher.clientPending > 0) return;
+        if (this.matcher.subscribed || this.matcher.monitoring || this.state.subscriptions > 0 || this.matcher.clientPending > 0) return;
         this.log.debug('idle client closed', { listener: this.ctx.listener.name, client: this.peer() });
         this.destroy();
       });
@@ -219,10 +224,18 @@ export class Session {
     if (!this.requests.atBoundary) {
       const tail = chunk.subarray(this.reqFrameStart);
       if (this.holding && this.reqPartialBytes + tail.length > PARTIAL_FRAME_LIMIT) {
-        // Too big to hold back any longer (a name that never ends): let it through, in order.
-        this.releaseHeld();
-        this.sendUp(tail);
-        this.verdict = FORWARD;
+        // Too big to hold back any longer: decide with the tokens that have arrived (the name,
+        // and a subcommand) rather than keep buffering; a frame the gate would not pass is
+        // dropped as it streams and answered at its end.
+        const verdict = this.gate!.final(this.ctx.index.lookup(this.requests), null);
+        if (verdict.kind === 'forward') {
+          this.releaseHeld();
+          this.sendUp(tail);
+          this.verdict = FORWARD;
+        } else {
+          this.dropHeld();
+          this.verdict = verdict.kind === 'local' ? verdict : TOO_LARGE_TO_CHECK;
+        }
       }
       this.keepPartial(tail);
     }
@@ -264,7 +277,8 @@ export class Session {
       else this.log.warn('command too large to remember for replay', { listener: this.ctx.listener.name });
     }
     if (this.gate !== null && s.frameCount > 0) {
-      const verdict = this.verdictKind() === 'forward' ? null : this.gate.final(id, args);
+      const v = this.verdict;
+      const verdict = v === null || v === 'wait' ? this.gate.final(id, args) : v.kind === 'forward' ? null : v;
       this.verdict = null;
       if (verdict !== null && verdict.kind !== 'forward') {
         this.answerOrRewrite(s, id, verdict, chunk, end);
@@ -353,12 +367,17 @@ export class Session {
     this.fatal = message;
     const chunk = this.reqChunk;
     if (chunk !== null && goodEnd > this.reqSent) this.sendUp(chunk.subarray(this.reqSent, goodEnd));
-    this.pauseClient(PAUSE_STOPPED, true);
+    // Reading goes on (everything is discarded) so that a client hanging up is noticed.
     this.finishIfDone();
   }
 
   private onClientEnd(): void {
     this.clientEnded = true;
+    if (this.fatal !== null) {
+      // As redis-server frees a client at EOF: nothing more will be answered to a broken stream.
+      this.destroy();
+      return;
+    }
     // Half-close, as socat does: the upstream still answers what was sent, then closes.
     if (this.upstream !== null && this.phase === PHASE_CONNECTED && this.fatal === null) this.upstream.end();
   }

@@ -150,6 +150,8 @@ export class RespScanner {
   // Token slot of the aggregate whose header is being read (a null aggregate makes it TOKEN_NULL).
   private aggregateToken = -1;
   private inline: Buffer[] = [];
+  /** The inline line holds a NUL before any newline: as in Redis, it can no longer end. */
+  private inlineNul = false;
   private inlineLength = 0;
 
   constructor(
@@ -198,6 +200,7 @@ export class RespScanner {
                 this.state = ST_INLINE;
                 this.inline.length = 0;
                 this.inlineLength = 0;
+                this.inlineNul = false;
                 continue; // the byte belongs to the inline line
               }
             } else if (t !== T_BULK) {
@@ -317,7 +320,14 @@ export class RespScanner {
           break;
         }
         case ST_INLINE: {
-          const nl = buf.indexOf(LF, i);
+          // redis-server finds the newline with strchr(), which stops at a NUL byte: a line with
+          // a NUL before its newline never ends, and is refused once it passes the limit.
+          let nl = this.inlineNul ? -1 : buf.indexOf(LF, i);
+          const nul = this.inlineNul ? -1 : buf.indexOf(0, i);
+          if (nul >= 0 && (nl < 0 || nul < nl)) {
+            this.inlineNul = true;
+            nl = -1;
+          }
           const stop = nl < 0 ? len : nl;
           if (stop > i) {
             this.inline.push(buf.subarray(i, stop));

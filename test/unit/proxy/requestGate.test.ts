@@ -17,7 +17,7 @@ const PASS = 'pa55-w0rd';
 const NOAUTH = '-NOAUTH Authentication required.\r\n';
 const WRONGPASS = '-WRONGPASS invalid username-password pair or user is disabled.\r\n';
 const HELLO_NOAUTH =
-  '-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n';
+  '-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n';
 
 function gate(opts: { pass?: string; deny?: string; allow?: string } = {}): RequestGate {
   const spec = opts.deny

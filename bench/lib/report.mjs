@@ -379,7 +379,7 @@ function socatInterpretation(raw) {
 function readmeSection(raw, targetsEval, agg) {
   const L = ['## Performance', ''];
   const m = raw.machine;
-  L.push(`Measured with \`npm run bench\` on ${m.nproc} cores (${m.cpuModel}), Node ${m.node}, ${m.redisServer.split(' ').slice(0, 3).join(' ')}; Redis, redis-benchmark and the proxy share the two cores. Load average ${raw.loadavgStart?.[0]} at start, ${raw.loadavgEnd?.[0]} at end. Full report: [bench/results/report.md](bench/results/report.md).`, '');
+  L.push(`Measured with \`${raw.command}\`${m.ambassadorCommit ? ` (the ambassador built from commit ${m.ambassadorCommit})` : ''} on ${m.nproc} cores (${m.cpuModel}), Node ${m.node}, ${m.redisServer.split(' ').slice(0, 3).join(' ')}; Redis, redis-benchmark and the proxy share the two cores. Load average ${raw.loadavgStart?.[0]} at start, ${raw.loadavgEnd?.[0]} at end. Full report: [bench/results/report.md](bench/results/report.md).`, '');
   L.push('![requests per second per test and target](bench/results/chart.svg)', '');
   if (targetsEval.length) {
     L.push('| target | measured | status |', '|---|---|---|');

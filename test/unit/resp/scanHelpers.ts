@@ -96,7 +96,8 @@ type ParserCtor = new (opts: {
   returnBuffers: boolean;
 }) => RedisParser;
 
-const Parser = createRequire(import.meta.url)('redis-parser') as ParserCtor;
+/** redis-parser 3.0.0, the RESP2 oracle (CommonJS). */
+export const Parser = createRequire(import.meta.url)('redis-parser') as ParserCtor;
 
 /** A decoded value in a form deep-equal can compare (Buffers as hex, errors as their text). */
 export type Plain = null | number | string | { error: string } | Plain[];

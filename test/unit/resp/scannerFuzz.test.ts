@@ -24,7 +24,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RESP_TYPE, RespScanner, type ScannerMode } from '../../../src/resp/scanner.js';
 import { parseFrames, type RespValue } from '../../support/resp.js';
-import { cutAt, scanChunks } from './scanHelpers.js';
+import { Parser, cutAt, scanChunks } from './scanHelpers.js';
 
 const require = createRequire(import.meta.url);
 
@@ -41,16 +41,6 @@ type DecoderCtor = new (opts: {
 }) => IoredisDecoder;
 const { Decoder } = require('ioredis/built/resp/decoder.js') as { Decoder: DecoderCtor };
 
-interface RedisParser {
-  execute(buf: Buffer): void;
-}
-type ParserCtor = new (opts: {
-  returnReply: (v: unknown) => void;
-  returnError: (e: Error) => void;
-  returnFatalError: (e: Error) => void;
-  returnBuffers: boolean;
-}) => RedisParser;
-const RedisParserCtor = require('redis-parser') as ParserCtor;
 
 type OracleKind = 'resp2' | 'resp3';
 
@@ -67,7 +57,7 @@ function oracle(kind: OracleKind): { feed(b: Buffer): void; values: unknown[] } 
     return { feed: (b) => d.write(b), values };
   }
   let fatal: Error | null = null;
-  const p = new RedisParserCtor({
+  const p = new Parser({
     returnReply: (v) => values.push(v),
     returnError: (e) => values.push({ error: e.message }),
     returnFatalError: (e) => {
@@ -289,7 +279,13 @@ const frame3: fc.Arbitrary<Gen> = fc.oneof(
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('message', 'invalidate', 'pmessage'), fc.array(value3, { maxLength: 4 })).map(([k, xs]) => agg('>', [blob('$', b(k)), ...xs])) },
 );
 
-function streamOf(gen: fc.Arbitrary<Gen>, maxFrames = 8) {
+interface Stream {
+  frames: Gen[];
+  stream: Buffer;
+  cuts: number[];
+}
+
+function streamOf(gen: fc.Arbitrary<Gen>, maxFrames = 8): fc.Arbitrary<Stream> {
   return fc.array(gen, { minLength: 1, maxLength: maxFrames }).chain((frames) => {
     const stream = Buffer.concat(frames.map((f) => f.bytes));
     return fc
@@ -380,26 +376,7 @@ describe('reply scanner vs the ioredis 6 RESP3 decoder', () => {
   });
 
   it('random byte flips: feed() never throws; frames before the first flip are unchanged; over the still-valid part, scanner and oracle agree', () => {
-    let bothAccepted = 0;
-    fc.assert(
-      fc.property(streamOf(frame3), fc.oneof(flipsArb, nastyFlipsArb), ({ frames, stream, cuts }, flips) => {
-        const { bytes, first } = mutate(stream, flips);
-        let s!: ScannerRun;
-        expect(() => (s = scanner('reply', cutAt(bytes, cuts)))).not.toThrow();
-        expect(s.ends.filter((e) => e <= first)).toEqual(ends(frames).filter((e) => e <= first));
-        expectSaneOnGarbage(s, bytes.length);
-        // Over the still-valid part of the stream the scanner, the oracle and the codec agree.
-        const valid = validPrefixEnds(bytes, '+-(,=!:$#_*~>%', 'resp3');
-        const upTo = valid.at(-1) ?? 0;
-        expect(s.ends.filter((e) => e <= upTo), JSON.stringify(bytes.toString('latin1'))).toEqual(valid);
-        if (valid.length > 0) {
-          bothAccepted++;
-          expect(oracleSegments('resp3', bytes, valid)).toEqual({ values: decode('resp3', [bytes.subarray(0, upTo)]) });
-        }
-      }),
-      { numRuns: 400 },
-    );
-    expect(bothAccepted).toBeGreaterThan(0); // the last clause was exercised
+    flipsAgree('resp3', streamOf(frame3), '+-(,=!:$#_*~>%');
   });
 
   it('attributes (|), which ioredis does not decode: the scanner folds them into the value they decorate, as the test codec does', () => {
@@ -481,25 +458,7 @@ describe('reply scanner vs redis-parser (RESP2)', () => {
   });
 
   it('random byte flips: never throws; frames before the first flip unchanged; over the still-valid part, scanner and oracle agree', () => {
-    let bothAccepted = 0;
-    fc.assert(
-      fc.property(streamOf(value2), fc.oneof(flipsArb, nastyFlipsArb), ({ frames, stream, cuts }, flips) => {
-        const { bytes, first } = mutate(stream, flips);
-        let s!: ScannerRun;
-        expect(() => (s = scanner('reply', cutAt(bytes, cuts)))).not.toThrow();
-        expect(s.ends.filter((e) => e <= first)).toEqual(ends(frames).filter((e) => e <= first));
-        expectSaneOnGarbage(s, bytes.length);
-        const valid = validPrefixEnds(bytes, '+-:$*', 'resp2');
-        const upTo = valid.at(-1) ?? 0;
-        expect(s.ends.filter((e) => e <= upTo), JSON.stringify(bytes.toString('latin1'))).toEqual(valid);
-        if (valid.length > 0) {
-          bothAccepted++;
-          expect(oracleSegments('resp2', bytes, valid)).toEqual({ values: decode('resp2', [bytes.subarray(0, upTo)]) });
-        }
-      }),
-      { numRuns: 400 },
-    );
-    expect(bothAccepted).toBeGreaterThan(0);
+    flipsAgree('resp2', streamOf(value2), '+-:$*');
   });
 });
 
@@ -546,3 +505,29 @@ describe('request scanner vs redis-parser (client commands are RESP2 arrays of b
     );
   });
 });
+
+/**
+ * Random byte flips of a valid stream: feed() never throws; frames before the first flip are
+ * unchanged; over the part of the stream that is still valid, scanner and oracle agree.
+ */
+function flipsAgree(kind: OracleKind, stream: fc.Arbitrary<Stream>, typeBytes: string): void {
+  let bothAccepted = 0;
+  fc.assert(
+    fc.property(stream, fc.oneof(flipsArb, nastyFlipsArb), ({ frames, stream: bytesIn, cuts }, flips) => {
+      const { bytes, first } = mutate(bytesIn, flips);
+      let s!: ScannerRun;
+      expect(() => (s = scanner('reply', cutAt(bytes, cuts)))).not.toThrow();
+      expect(s.ends.filter((e) => e <= first)).toEqual(ends(frames).filter((e) => e <= first));
+      expectSaneOnGarbage(s, bytes.length);
+      const valid = validPrefixEnds(bytes, typeBytes, kind);
+      const upTo = valid.at(-1) ?? 0;
+      expect(s.ends.filter((e) => e <= upTo), JSON.stringify(bytes.toString('latin1'))).toEqual(valid);
+      if (valid.length > 0) {
+        bothAccepted++;
+        expect(oracleSegments(kind, bytes, valid)).toEqual({ values: decode(kind, [bytes.subarray(0, upTo)]) });
+      }
+    }),
+    { numRuns: 400 },
+  );
+  expect(bothAccepted).toBeGreaterThan(0); // the last clause was exercised
+}

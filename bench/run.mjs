@@ -129,7 +129,7 @@ async function main() {
   fs.mkdirSync(opts.out, { recursive: true });
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-ambassador-bench-'));
 
-  let targetIds = opts.targets ?? TARGETS.map((t) => t.id);
+  let targetIds = opts.targets ?? TARGETS.filter((t) => !t.optional).map((t) => t.id);
   const notes = [];
   if (!ambassadorAvailable() && targetIds.some((t) => t.startsWith('amb'))) {
     notes.push(`${cliPath} not found: ambassador targets skipped (run \`npm run build\`).`);

@@ -19,6 +19,8 @@ export const TARGETS = [
   { id: 'relay', label: 'Node pipe relay' },
   { id: 'amb-on', label: 'ambassador, metrics on' },
   { id: 'amb-off', label: 'ambassador, metrics off' },
+  // Opt-in (--targets …,amb-w2): AMBASSADOR_WORKERS=2, the multi-process mode of issue #7.
+  { id: 'amb-w2', label: 'ambassador, 2 workers', optional: true },
 ];
 
 export const socatArgs = (port, redisPort, extra = '', upExtra = '') => [
@@ -64,12 +66,16 @@ export async function startTarget(id, redis, logDir, { nodeArgs = [], envExtra =
     const args = [...nodeArgs, relayPath, String(port), String(redis.port)];
     proc = start(`relay-${port}`, process.execPath, args, { logDir });
     cmdline = `node ${path.relative(repoRoot, relayPath)} ${port} ${redis.port}`;
-  } else if (id === 'amb-on' || id === 'amb-off') {
-    const metrics = id === 'amb-on';
+  } else if (id === 'amb-on' || id === 'amb-off' || id === 'amb-w2') {
+    const metrics = id !== 'amb-off';
+    if (id === 'amb-w2') {
+      envExtra = { ...envExtra, AMBASSADOR_WORKERS: '2' };
+      withChildren = true; // the workers carry the traffic: count their CPU and memory too
+    }
     if (metrics) adminPort = await freePort();
     const env = { ...ambassadorEnv(port, redis.port, { metrics, adminPort }), ...envExtra };
     proc = start(`${id}-${port}`, process.execPath, [...nodeArgs, cliPath], { env, logDir });
-    cmdline = `REDIS_PORT_${port}_TCP=tcp://127.0.0.1:${redis.port} AMBASSADOR_BIND=127.0.0.1 ` +
+    cmdline = `${id === 'amb-w2' ? 'AMBASSADOR_WORKERS=2 ' : ''}REDIS_PORT_${port}_TCP=tcp://127.0.0.1:${redis.port} AMBASSADOR_BIND=127.0.0.1 ` +
       `AMBASSADOR_METRICS=${metrics ? 'on' : 'off'} AMBASSADOR_ADMIN_ADDR=${adminPort ? `127.0.0.1:${adminPort}` : 'off'} node ${nodeArgs.join(' ')}${nodeArgs.length ? ' ' : ''}${path.relative(repoRoot, cliPath)}`;
   } else {
     throw new Error(`unknown target ${id}`);

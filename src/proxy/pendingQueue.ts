@@ -27,7 +27,8 @@ export class PendingQueue {
   /** How many locally answered entries are queued. */
   localCount = 0;
 
-  constructor(initial = 64) {
+  // Small to start: an idle client costs little; pipelining clients grow it by doubling.
+  constructor(initial = 8) {
     this.cap = initial;
     this.cmd = new Int32Array(initial);
     this.start = new Float64Array(initial);

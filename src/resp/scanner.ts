@@ -370,40 +370,18 @@ export class RespScanner {
    */
   private wholeRequest(buf: Buffer, start: number): number {
     const len = buf.length;
-    let i = start + 1;
-    let n = 0;
-    let d = 0;
-    for (;;) {
-      if (i >= len) return -1;
-      const x = buf[i]! - 48;
-      if (x === CR - 48) break;
-      if (x < 0 || x > 9 || (d > 0 && n === 0) || d >= 10) return -1;
-      n = n * 10 + x;
-      d++;
-      i++;
-    }
-    if (d === 0 || n <= 0 || n > this.limits.maxMultibulkLength) return -1;
-    i += 2;
+    const n = this.plainNumber(buf, start + 1);
+    if (n <= 0 || n > this.limits.maxMultibulkLength) return -1;
+    let i = this.numberEnd + 2;
     this.startFrame();
     this.frameType = T_ARRAY;
     this.frameCount = n;
     let limit = MAX_TOKENS;
     for (let k = 0; k < n; k++) {
       if (i >= len || buf[i] !== T_BULK) return -1;
-      i++;
-      let m = 0;
-      d = 0;
-      for (;;) {
-        if (i >= len) return -1;
-        const x = buf[i]! - 48;
-        if (x === CR - 48) break;
-        if (x < 0 || x > 9 || (d > 0 && m === 0) || d >= 10) return -1;
-        m = m * 10 + x;
-        d++;
-        i++;
-      }
-      if (d === 0 || m > this.limits.maxBulkLength) return -1;
-      const payload = i + 2;
+      const m = this.plainNumber(buf, i + 1);
+      if (m < 0 || m > this.limits.maxBulkLength) return -1;
+      const payload = this.numberEnd + 2;
       i = payload + m + 2;
       if (i > len) return -1;
       if (k < limit) {
@@ -424,6 +402,27 @@ export class RespScanner {
     }
     return i;
   }
+
+  /**
+   * A number of up to 10 plain digits (no sign, no leading zero) from `i` to a CR inside `buf`;
+   * -1 for anything else. `numberEnd` is then the CR's offset.
+   */
+  private plainNumber(buf: Buffer, i: number): number {
+    let n = 0;
+    let d = 0;
+    for (;;) {
+      if (i >= buf.length) return -1;
+      const x = buf[i]! - 48;
+      if (x === CR - 48) break;
+      if (x < 0 || x > 9 || (d > 0 && n === 0) || d >= 10) return -1;
+      n = n * 10 + x;
+      d++;
+      i++;
+    }
+    this.numberEnd = i;
+    return d === 0 ? -1 : n;
+  }
+  private numberEnd = 0;
 
   /** Reports the frame that ended at `end`; false when the sink stopped the scanner. */
   private emitFrame(end: number): boolean {

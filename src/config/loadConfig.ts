@@ -9,7 +9,7 @@ import { listenersFromEnv, parseSentinel, type ListenerSpec } from './listenerCo
 import { LOG_LEVELS, type LogLevel } from '../log/logger.js';
 import { REDIS_DEFAULT_LIMITS, type ScannerLimits } from '../resp/scanner.js';
 import type { PolicySpec } from '../proxy/commandPolicy.js';
-import { COMMAND_DEFS } from '../resp/commandTable.js';
+import { parseCommandList } from './commandList.js';
 import type { TlsSettings } from '../proxy/upstreamSocket.js';
 import { readFileSync } from 'node:fs';
 
@@ -123,9 +123,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   }
   const policy: PolicySpec | null =
     deny !== undefined
-      ? { mode: 'deny', names: commandNames(deny, 'AMBASSADOR_DENY_COMMANDS'), source: 'AMBASSADOR_DENY_COMMANDS' }
+      ? { mode: 'deny', names: parseCommandList(deny, 'AMBASSADOR_DENY_COMMANDS'), source: 'AMBASSADOR_DENY_COMMANDS' }
       : allow !== undefined
-        ? { mode: 'allow', names: commandNames(allow, 'AMBASSADOR_ALLOW_COMMANDS'), source: 'AMBASSADOR_ALLOW_COMMANDS' }
+        ? { mode: 'allow', names: parseCommandList(allow, 'AMBASSADOR_ALLOW_COMMANDS'), source: 'AMBASSADOR_ALLOW_COMMANDS' }
         : null;
   const upstreamPassword = secret(setting, 'AMBASSADOR_UPSTREAM_PASSWORD');
   const upstreamUser = setting('AMBASSADOR_UPSTREAM_USERNAME') ?? null;
@@ -208,23 +208,6 @@ function positiveInt(setting: (name: string) => string | undefined, name: string
     throw new ConfigError(`${name}: "${text}" is not a positive whole number (default ${fallback})`);
   }
   return Number(text);
-}
-
-/** A comma list of Redis command names (`config` or `config|set`), each checked against the command table. */
-function commandNames(list: string, name: string): string[] {
-  const known = new Set<string>();
-  for (const d of COMMAND_DEFS) {
-    known.add(d.name);
-    for (const s of d.subcommands) known.add(`${d.name}|${s}`);
-  }
-  const names = list.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== '');
-  if (names.length === 0) throw new ConfigError(`${name} is empty (for example FLUSHALL,FLUSHDB,CONFIG)`);
-  for (const n of names) {
-    if (!known.has(n)) {
-      throw new ConfigError(`${name}: "${n}" is not a Redis command (write names like FLUSHALL,CONFIG or a subcommand like CONFIG|SET)`);
-    }
-  }
-  return names;
 }
 
 function onOff(setting: (name: string) => string | undefined, name: string, fallback: boolean): boolean {

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommandPolicy, type PolicySpec } from '../../../src/proxy/commandPolicy.js';
 import { ConfigError } from '../../../src/config/configError.js';
+import { parseCommandList } from '../../../src/config/commandList.js';
 import { CommandIndex, UNKNOWN_COMMAND } from '../../../src/resp/commandIndex.js';
 
 const index = new CommandIndex();
@@ -13,7 +14,7 @@ const id = (label: string): number => index.idOf(label);
 
 function policy(mode: 'deny' | 'allow', list: string): CommandPolicy {
   const source = mode === 'deny' ? 'AMBASSADOR_DENY_COMMANDS' : 'AMBASSADOR_ALLOW_COMMANDS';
-  const spec: PolicySpec = { mode, names: list.split(','), source };
+  const spec: PolicySpec = { mode, names: parseCommandList(list, source), source };
   return new CommandPolicy(index, spec);
 }
 

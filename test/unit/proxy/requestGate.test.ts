@@ -8,6 +8,7 @@ import { CommandPolicy } from '../../../src/proxy/commandPolicy.js';
 import { RequestGate, gateIds, type Verdict } from '../../../src/proxy/requestGate.js';
 import { decodeCommand } from '../../../src/resp/commandCodec.js';
 import { CommandIndex, UNKNOWN_COMMAND } from '../../../src/resp/commandIndex.js';
+import { parseCommandList } from '../../../src/config/commandList.js';
 
 const index = new CommandIndex();
 const ids = gateIds(index);
@@ -21,9 +22,9 @@ const HELLO_NOAUTH =
 
 function gate(opts: { pass?: string; deny?: string; allow?: string } = {}): RequestGate {
   const spec = opts.deny
-    ? { mode: 'deny' as const, names: opts.deny.split(','), source: 'AMBASSADOR_DENY_COMMANDS' }
+    ? { mode: 'deny' as const, names: parseCommandList(opts.deny, 'AMBASSADOR_DENY_COMMANDS'), source: 'AMBASSADOR_DENY_COMMANDS' }
     : opts.allow
-      ? { mode: 'allow' as const, names: opts.allow.split(','), source: 'AMBASSADOR_ALLOW_COMMANDS' }
+      ? { mode: 'allow' as const, names: parseCommandList(opts.allow, 'AMBASSADOR_ALLOW_COMMANDS'), source: 'AMBASSADOR_ALLOW_COMMANDS' }
       : null;
   return new RequestGate(index, ids, spec ? new CommandPolicy(index, spec) : null, opts.pass === undefined ? null : Buffer.from(opts.pass));
 }

@@ -75,6 +75,12 @@ export class Ambassador implements Readiness {
         newGate: () => (gated ? new RequestGate(index, gids, policy, config.requirepass) : null),
         rejected: (cmd, reason) => stats.reject(cmd, reason),
         upstream: () => selector.current(),
+        identityOf: (addr) => selector.healthOf(addr.url)?.identity() ?? null,
+        verifyUpstream: (addr, before, done) => {
+          const health = selector.healthOf(addr.url);
+          if (health === null) done(false, 'the upstream is no longer probed (the master moved)');
+          else health.verify(before, done);
+        },
         suspect: (reason) => {
           const now = Date.now();
           if (now - lastSuspect < SUSPECT_INTERVAL_MS) return;

@@ -51,6 +51,9 @@ export class CandidateSelector implements UpstreamSelector {
   status(): UpstreamStatus[] {
     return this.checks.map(statusOf);
   }
+  healthOf(url: string): HealthCheck | null {
+    return this.checks.find((c) => c.upstream.url === url) ?? null;
+  }
 
   private choose(reason: string): void {
     const isMaster = (c: HealthCheck): boolean => c.up && c.role === 'master';

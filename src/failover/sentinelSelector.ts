@@ -83,6 +83,10 @@ export class SentinelSelector implements UpstreamSelector {
     return [statusOf(this.check)];
   }
 
+  healthOf(url: string): HealthCheck | null {
+    return this.check !== null && this.check.upstream.url === url ? this.check : null;
+  }
+
   private connect(addr: HostPort, RedisClient: typeof Redis): SentinelLink {
     const options = {
       host: addr.host,

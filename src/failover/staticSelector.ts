@@ -42,6 +42,9 @@ export class StaticSelector implements UpstreamSelector {
   status(): UpstreamStatus[] {
     return [statusOf(this.check)];
   }
+  healthOf(url: string): HealthCheck | null {
+    return url === this.upstream.url ? this.check : null;
+  }
 }
 
 export function statusOf(check: HealthCheck): UpstreamStatus {

@@ -6,6 +6,7 @@
  * None of them ever promotes a server: they only follow what the servers or Sentinel say.
  */
 import type { UpstreamAddress } from '../config/address.js';
+import type { HealthCheck } from '../proxy/healthCheck.js';
 
 export interface UpstreamStatus {
   readonly upstream: string;
@@ -27,4 +28,6 @@ export interface UpstreamSelector {
   /** True when the current upstream answers its health check (and, where it matters, is master). */
   ready(): boolean;
   status(): UpstreamStatus[];
+  /** The health check probing `url`, if this selector probes it. */
+  healthOf(url: string): HealthCheck | null;
 }

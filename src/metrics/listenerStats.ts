@@ -47,6 +47,11 @@ export class ListenerStats {
   upstreamProtocolErrors = 0;
   reconnects = 0;
   failovers = 0;
+  /** Upstream connections Redis closed on purpose (the client was closed too), and ones lost. */
+  closedByServer = 0;
+  upstreamLost = 0;
+  /** Reconnects whose replayed state (or the ambassador's own AUTH) the upstream refused. */
+  replayFailures = 0;
   /** upstream url → 0/1. */
   readonly upstreamUp = new Map<string, number>();
   /** upstream url → failed connect attempts. */
@@ -61,6 +66,15 @@ export class ListenerStats {
     this.blockingDurations = new Histograms(commandCount);
     this.errors = new Float64Array(commandCount * ERROR_CODES.length);
     this.rejected = new Float64Array(commandCount * REJECT_REASONS.length);
+  }
+
+  disconnected(cause: 'closed_by_server' | 'lost'): void {
+    if (cause === 'closed_by_server') this.closedByServer++;
+    else this.upstreamLost++;
+  }
+
+  replayFailed(): void {
+    this.replayFailures++;
   }
 
   reject(cmd: number, reason: string): void {

@@ -110,6 +110,18 @@ export const METRICS = {
     help: 'Client sessions moved to a new upstream connection after the old one was lost.',
     labels: ['listener'],
   },
+  upstreamDisconnects: {
+    name: 'redis_ambassador_upstream_disconnects_total',
+    type: 'counter',
+    help: 'Client sessions whose upstream connection ended unasked: cause="closed_by_server" (Redis closed it on purpose, e.g. CLIENT KILL or timeout, and the same server still answers: the client was closed too) or "lost" (a failure: the session reconnected, or closed where it could not).',
+    labels: ['listener', 'cause'],
+  },
+  replayFailures: {
+    name: 'redis_ambassador_replay_failures_total',
+    type: 'counter',
+    help: "Upstream connections on which the upstream refused a command restoring the client's state after a reconnect (AUTH, HELLO, SELECT, CLIENT SETNAME, READONLY, SUBSCRIBE) or the ambassador's own AUTH; the client was closed (the log line names the command).",
+    labels: ['listener'],
+  },
   failovers: {
     name: 'redis_ambassador_failovers_total',
     type: 'counter',

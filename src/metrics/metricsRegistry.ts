@@ -46,6 +46,12 @@ export class MetricsRegistry {
       upstreamUp: () => this.perUpstream((s) => s.upstreamUp),
       upstreamConnectFailures: () => this.perUpstream((s) => s.connectFailures),
       upstreamReconnects: () => this.perListener((s) => s.reconnects),
+      upstreamDisconnects: () =>
+        this.stats.flatMap((s) => [
+          { labels: { listener: s.listener, cause: 'closed_by_server' }, value: s.closedByServer },
+          { labels: { listener: s.listener, cause: 'lost' }, value: s.upstreamLost },
+        ]),
+      replayFailures: () => this.perListener((s) => s.replayFailures),
       failovers: () => this.perListener((s) => s.failovers),
     };
     for (const key of Object.keys(METRICS) as (keyof typeof METRICS)[]) {

@@ -2,6 +2,15 @@
  * Commands sent upstream and not yet answered, oldest first: a ring of parallel typed arrays so
  * that pipelining thousands of commands allocates nothing per command.
  */
+
+/** The upstream answers, for the client. */
+export const OWNER_CLIENT = 0;
+/** The upstream answers the ambassador's own command, whose error is expected (the MULTI poison). */
+export const OWNER_INTERNAL = 1;
+/** The ambassador answers, for the client (a refused command: its reply waits in `extra`). */
+export const OWNER_LOCAL = 2;
+/** The upstream answers a command that restores the connection (AUTH, SELECT, ...): it must succeed. */
+export const OWNER_REPLAY = 3;
 export class PendingQueue {
   private cap: number;
   private head = 0;
@@ -14,16 +23,14 @@ export class PendingQueue {
   private kind: Uint8Array;
   /** Small integer argument of special commands (HELLO's protocol version). */
   private arg: Int32Array;
-  /**
-   * Who answers: 0 the upstream, for the client; 1 the upstream, for the ambassador itself (state
-   * replay: not the client's reply); 2 the ambassador, for the client (a refused command: its
-   * reply bytes wait in `extra` for their turn).
-   */
+  /** Who answers, and for whom: one of the OWNER_* values. */
   private internal: Uint8Array;
   /** Decoded arguments of state-changing commands, applied when the reply succeeds. */
   private extra: (Buffer[] | null)[];
-  /** How many internal entries are queued. */
+  /** How many internal entries (OWNER_INTERNAL and OWNER_REPLAY) are queued. */
   internalCount = 0;
+  /** How many OWNER_REPLAY entries are queued: the connection is not restored until none is. */
+  replayCount = 0;
   /** How many locally answered entries are queued. */
   localCount = 0;
 
@@ -49,19 +56,23 @@ export class PendingQueue {
     this.count++;
   }
 
-  /** Queues an internal command ahead of everything (it is written before any queued client bytes). */
-  unshiftInternal(cmd: number, start: number, replies: number, kind: number, arg: number): void {
+  /**
+   * Queues one of the ambassador's own commands ahead of everything (it is written before any
+   * queued client bytes): OWNER_REPLAY, or OWNER_INTERNAL where its error is expected.
+   */
+  unshiftInternal(cmd: number, start: number, replies: number, kind: number, arg: number, owner = OWNER_REPLAY): void {
     if (this.count === this.cap) this.grow();
     this.head = (this.head - 1 + this.cap) % this.cap;
-    this.set(this.head, cmd, start, replies, kind, arg, null, 1);
+    this.set(this.head, cmd, start, replies, kind, arg, null, owner);
     this.count++;
     this.internalCount++;
+    if (owner === OWNER_REPLAY) this.replayCount++;
   }
 
-  /** Queues an internal command at the back (written right after the client frame before it). */
+  /** Queues an internal command whose error is expected at the back (right after the client frame before it). */
   pushInternal(cmd: number, start: number, replies: number, kind: number, arg: number): void {
     if (this.count === this.cap) this.grow();
-    this.set((this.head + this.count) % this.cap, cmd, start, replies, kind, arg, null, 1);
+    this.set((this.head + this.count) % this.cap, cmd, start, replies, kind, arg, null, OWNER_INTERNAL);
     this.count++;
     this.internalCount++;
   }
@@ -69,34 +80,42 @@ export class PendingQueue {
   /** Queues a command the ambassador answers itself with `reply`, in its turn. */
   pushLocal(cmd: number, start: number, reply: Buffer): void {
     if (this.count === this.cap) this.grow();
-    this.set((this.head + this.count) % this.cap, cmd, start, 1, 0, 0, [reply], 2);
+    this.set((this.head + this.count) % this.cap, cmd, start, 1, 0, 0, [reply], OWNER_LOCAL);
     this.count++;
     this.localCount++;
   }
 
   get headLocal(): boolean {
-    return this.count > 0 && this.internal[this.head] === 2;
+    return this.count > 0 && this.internal[this.head] === OWNER_LOCAL;
   }
 
-  /** Visits every entry oldest first: kind 0 client, 1 internal, 2 local (with its reply). */
+  /** Visits every entry oldest first with its OWNER_* value (and a local entry's reply). */
   forEach(visit: (owner: number, reply: Buffer | null) => void): void {
     for (let k = 0; k < this.count; k++) {
       const i = (this.head + k) % this.cap;
       const owner = this.internal[i]!;
-      visit(owner, owner === 2 ? this.extra[i]![0]! : null);
+      visit(owner, owner === OWNER_LOCAL ? this.extra[i]![0]! : null);
     }
   }
 
   shift(): void {
-    if (this.internal[this.head] === 1) this.internalCount--;
-    else if (this.internal[this.head] === 2) this.localCount--;
+    const owner = this.internal[this.head];
+    if (owner === OWNER_INTERNAL) this.internalCount--;
+    else if (owner === OWNER_REPLAY) {
+      this.internalCount--;
+      this.replayCount--;
+    } else if (owner === OWNER_LOCAL) this.localCount--;
     this.extra[this.head] = null;
     this.head = (this.head + 1) % this.cap;
     this.count--;
   }
 
   get headInternal(): boolean {
-    return this.internal[this.head] === 1;
+    const owner = this.internal[this.head];
+    return owner === OWNER_INTERNAL || owner === OWNER_REPLAY;
+  }
+  get headReplay(): boolean {
+    return this.count > 0 && this.internal[this.head] === OWNER_REPLAY;
   }
   get headExtra(): Buffer[] | null {
     return this.extra[this.head]!;
@@ -136,6 +155,7 @@ export class PendingQueue {
     this.head = 0;
     this.count = 0;
     this.internalCount = 0;
+    this.replayCount = 0;
     this.localCount = 0;
   }
 

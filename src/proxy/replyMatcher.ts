@@ -17,11 +17,12 @@
  *   and returns the connection to RESP2.
  * A reply that arrives when nothing is pending is counted as an unsolicited push, not an error.
  */
-import { CommandIndex } from '../resp/commandIndex.js';
-import { RESP_TYPE, TOKEN_BYTES, type RespScanner } from '../resp/scanner.js';
+import type { CommandIndex } from '../resp/commandIndex.js';
+import { errorWord, tokenInteger, tokenIs } from '../resp/frameView.js';
+import { RESP_TYPE, type RespScanner } from '../resp/scanner.js';
 import { ERROR_CODES, PUSH_KINDS } from '../metrics/metricTable.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
-import { PendingQueue } from './pendingQueue.js';
+import { OWNER_CLIENT, OWNER_LOCAL, OWNER_REPLAY, OWNER_INTERNAL, PendingQueue } from './pendingQueue.js';
 import type { ReplayCommand, SessionState } from './sessionState.js';
 
 // PendingQueue kinds.
@@ -36,6 +37,8 @@ const K_HELLO = 7;
 const K_RESET = 8;
 const K_MONITOR = 9;
 const K_BLOCKING = 10;
+/** SYNC/PSYNC: unless refused, its reply turns the connection into a replication stream. */
+const K_REPLICATION = 11;
 
 const REPLY_ON = 0;
 const REPLY_OFF = 1;
@@ -86,6 +89,8 @@ export function specialIds(index: CommandIndex): SpecialIds {
     [index.idOf('hello'), K_HELLO],
     [index.idOf('reset'), K_RESET],
     [index.idOf('monitor'), K_MONITOR],
+    [index.idOf('sync'), K_REPLICATION],
+    [index.idOf('psync'), K_REPLICATION],
   ]);
   return {
     kinds,
@@ -120,7 +125,22 @@ export class ReplyMatcher {
     private readonly state: SessionState,
     /** Called when a reply says the upstream stopped being a usable master. */
     private readonly onTrouble: (errorCode: string) => void,
+    /**
+     * Called as each command that restores the connection (replayFirst) is answered: `refusal`
+     * is null when it succeeded, else the error's first word.
+     */
+    private readonly onReplayAnswered: (refusal: string | null) => void = () => {},
   ) {}
+
+  /** Commands restoring the connection whose replies are still due. */
+  get replaying(): number {
+    return this.queue.replayCount;
+  }
+
+  /** Whether the oldest command waiting is a SYNC/PSYNC sent by the client: its reply is due next. */
+  get replicationReplyDue(): boolean {
+    return this.queue.length > 0 && this.queue.headKind === K_REPLICATION && !this.queue.headInternal;
+  }
 
   /** Commands sent and not yet answered, the ambassador's own replayed commands included. */
   get pending(): number {
@@ -173,7 +193,7 @@ export class ReplyMatcher {
         else if (kind === K_UNSUBSCRIBE || kind === K_PUNSUBSCRIBE || kind === K_SUNSUBSCRIBE) replies = -1;
         else kind = K_PLAIN; // SUBSCRIBE without a channel: one error reply
       } else if (kind === K_HELLO && argc >= 2) {
-        arg = CommandIndex.tokenIs(s, 1, '3') ? 3 : CommandIndex.tokenIs(s, 1, '2') ? 2 : 0;
+        arg = tokenIs(s, 1, '3') ? 3 : tokenIs(s, 1, '2') ? 2 : 0;
       }
     }
     this.queue.push(id, now, replies, kind, arg, args);
@@ -188,7 +208,7 @@ export class ReplyMatcher {
       const c = commands[k]!;
       const kind = this.ids.kinds.get(c.cmd) ?? K_PLAIN;
       const arg = kind === K_HELLO ? this.protocolAfterHello : 0;
-      this.queue.unshiftInternal(c.cmd, now, c.replies, kind, arg);
+      this.queue.unshiftInternal(c.cmd, now, c.replies, kind, arg, c.expectError ? OWNER_INTERNAL : OWNER_REPLAY);
     }
   }
 
@@ -212,7 +232,7 @@ export class ReplyMatcher {
   /** Visits the client's pending entries oldest first: null for the upstream's, the reply for local ones. */
   forEachPending(visit: (localReply: Buffer | null) => void): void {
     this.queue.forEach((owner, reply) => {
-      if (owner !== 1) visit(reply);
+      if (owner === OWNER_CLIENT || owner === OWNER_LOCAL) visit(reply);
     });
   }
 
@@ -283,6 +303,7 @@ export class ReplyMatcher {
       if (!internal) this.state.onSucceeded(q.headCmd, q.headExtra);
     }
     const code = isError ? errorCode(s) : -1;
+    if (q.headReplay) this.onReplayAnswered(isError ? errorWord(s) || 'ERR' : null);
     if (internal) q.shift();
     else this.complete(now, code);
     if (code >= 0 && TROUBLE.has(code)) this.onTrouble(ERROR_CODES[code]!);
@@ -295,9 +316,9 @@ export class ReplyMatcher {
    */
   private silenced(id: number, s: RespScanner, argc: number): boolean {
     const replyCmd = id === this.ids.clientReply && argc === 3 && !this.inMulti;
-    const on = replyCmd && CommandIndex.tokenIs(s, 2, 'on');
-    const off = replyCmd && CommandIndex.tokenIs(s, 2, 'off');
-    const skip = replyCmd && CommandIndex.tokenIs(s, 2, 'skip');
+    const on = replyCmd && tokenIs(s, 2, 'on');
+    const off = replyCmd && tokenIs(s, 2, 'off');
+    const skip = replyCmd && tokenIs(s, 2, 'skip');
     const reset = this.ids.kinds.get(id) === K_RESET;
     switch (this.replyMode) {
       case REPLY_SKIP_NEXT:
@@ -352,7 +373,7 @@ export class ReplyMatcher {
     if (s.tokenCount < 3) return -1;
     let kind = -1;
     for (let k = K_SUBSCRIBE; k <= K_SUNSUBSCRIBE; k++) {
-      if (CommandIndex.tokenIs(s, 0, CONFIRMATION[k]!)) {
+      if (tokenIs(s, 0, CONFIRMATION[k]!)) {
         kind = k;
         break;
       }
@@ -376,6 +397,7 @@ export class ReplyMatcher {
     q.headReplies = q.headReplies - 1;
     const internal = q.headInternal;
     if (q.headReplies <= 0) {
+      if (q.headReplay) this.onReplayAnswered(null);
       if (internal) q.shift();
       else this.complete(now, -1);
     }
@@ -383,10 +405,10 @@ export class ReplyMatcher {
   }
 
   private pushKind(s: RespScanner): number {
-    if (CommandIndex.tokenIs(s, 0, 'message')) return PUSH_MESSAGE;
-    if (CommandIndex.tokenIs(s, 0, 'pmessage')) return PUSH_PMESSAGE;
-    if (CommandIndex.tokenIs(s, 0, 'smessage')) return PUSH_SMESSAGE;
-    if (CommandIndex.tokenIs(s, 0, 'invalidate')) return PUSH_INVALIDATE;
+    if (tokenIs(s, 0, 'message')) return PUSH_MESSAGE;
+    if (tokenIs(s, 0, 'pmessage')) return PUSH_PMESSAGE;
+    if (tokenIs(s, 0, 'smessage')) return PUSH_SMESSAGE;
+    if (tokenIs(s, 0, 'invalidate')) return PUSH_INVALIDATE;
     return PUSH_OTHER;
   }
 
@@ -412,9 +434,9 @@ export class ReplyMatcher {
     const first = id === this.ids.xread ? 1 : id === this.ids.xreadgroup ? 4 : -1;
     if (first < 0) return this.ids.blocking[id] === 1;
     for (let k = first; k < s.tokenCount; ) {
-      if (CommandIndex.tokenIs(s, k, 'block')) return true;
-      if (CommandIndex.tokenIs(s, k, 'streams')) return false;
-      k += CommandIndex.tokenIs(s, k, 'noack') ? 1 : 2;
+      if (tokenIs(s, k, 'block')) return true;
+      if (tokenIs(s, k, 'streams')) return false;
+      k += tokenIs(s, k, 'noack') ? 1 : 2;
     }
     return false;
   }
@@ -426,29 +448,8 @@ function isMonitorLine(s: RespScanner): boolean {
   return s.tokenLength[0]! > 0 && b >= 48 && b <= 57;
 }
 
-/** The integer a short token spells (":3" or "$1\r\n3"), or -1. */
-function tokenInteger(s: RespScanner, k: number): number {
-  const len = s.tokenLength[k]!;
-  if (len <= 0 || len > 15) return -1;
-  let n = 0;
-  const base = k * TOKEN_BYTES;
-  for (let i = 0; i < len; i++) {
-    const d = s.tokenBytes[base + i]! - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
 /** Index into ERROR_CODES of the error's first word. */
 function errorCode(s: RespScanner): number {
-  const len = Math.min(s.tokenLength[0]!, TOKEN_BYTES);
-  let end = 0;
-  while (end < len && s.tokenBytes[end] !== 32) end++;
-  if (end === 0) return ERROR_OTHER;
-  // Error codes are upper-case on the wire; the scanner lower-cased the bytes it captured.
-  let word = '';
-  for (let i = 0; i < end; i++) word += String.fromCharCode(s.tokenBytes[i]! & 0xdf);
-  const code = ERROR_CODES.indexOf(word);
+  const code = ERROR_CODES.indexOf(errorWord(s));
   return code < 0 ? ERROR_OTHER : code;
 }

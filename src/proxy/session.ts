@@ -25,9 +25,10 @@ import { decodeCommand } from '../resp/commandCodec.js';
 import { RespScanner, type FrameSink, type ScannerLimits } from '../resp/scanner.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
 import { ReplyMatcher, type SpecialIds } from './replyMatcher.js';
-import { SessionState, TRANSACTION_POISON, type StateIds } from './sessionState.js';
+import { SessionState, TRANSACTION_POISON, type ReplayCommand, type StateIds } from './sessionState.js';
 import type { RejectReason, RequestGate, Verdict } from './requestGate.js';
 import { connectUpstream, type ConnectHandle, type UpstreamUnreachable } from './upstreamConnector.js';
+import type { UpstreamIdentity } from './healthCheck.js';
 import type { TlsSettings } from './upstreamSocket.js';
 
 export interface SessionContext {
@@ -60,6 +61,10 @@ export interface SessionContext {
   rejected(cmd: number, reason: RejectReason): void;
   /** Commands written first on every new upstream connection (the ambassador's own AUTH). */
   readonly upstreamPreamble: readonly { readonly bytes: Buffer; readonly cmd: number }[];
+  /** Which server process `addr` reaches now, as its health check knows it (null: not known). */
+  identityOf(addr: UpstreamAddress): UpstreamIdentity | null;
+  /** Whether the process `before` named still answers at `addr`, in the same role (see HealthCheck.verify). */
+  verifyUpstream(addr: UpstreamAddress, before: UpstreamIdentity, done: (same: boolean, evidence: string) => void): void;
 }
 
 export const UPSTREAM_LOST_ERROR = '-ERR upstream connection lost; command may or may not have run\r\n';
@@ -76,6 +81,11 @@ const PAUSE_UPSTREAM_FULL = 1;
 const PAUSE_TOO_MANY_PENDING = 2;
 const PAUSE_NO_UPSTREAM = 4;
 const PAUSE_STOPPED = 8;
+/**
+ * While a close is being verified: a command read now would be answered "connection lost" if
+ * the close turns out to be a failure, yet its bytes would still go to the next connection.
+ */
+const PAUSE_VERIFYING = 16;
 
 /** Bytes a client may send while it has no upstream, before its reading pauses. */
 const EARLY_BUFFER_LIMIT = 1024 * 1024;
@@ -86,6 +96,13 @@ const PHASE_CONNECTING = 0; // first connection
 const PHASE_CONNECTED = 1;
 const PHASE_RECONNECTING = 2;
 const PHASE_CLOSED = 3;
+/** Connected; the ambassador's AUTH and the replayed state must be answered before client bytes go. */
+const PHASE_RESTORING = 4;
+/** The upstream closed the connection; asking whether that was the server's decision or a failure. */
+const PHASE_VERIFYING = 5;
+
+const MINUS = 0x2d;
+const PUSH = 0x3e;
 
 export class Session {
   private upstream: net.Socket | null = null;
@@ -124,6 +141,20 @@ export class Session {
   private replyByFrame = false;
   private replySent = 0;
   private replyHeld: Buffer | null = null;
+  /** The server process the upstream connection reached, for telling its decisions from failures. */
+  private identity: UpstreamIdentity | null = null;
+  // Restoring a new upstream connection: what was written, how many were answered, the refusal.
+  private replayList: readonly ReplayCommand[] = [];
+  private replayAnswered = 0;
+  private replayRefusal: { readonly command: ReplayCommand; readonly error: string } | null = null;
+  /**
+   * Replication: a SYNC/PSYNC's reply is due next (its first byte tells an error from a stream);
+   * `syncAt` is where in the chunk being scanned that reply begins; after a stream began, the
+   * session is a raw relay both ways for the rest of its life.
+   */
+  private replicationReplyDue = false;
+  private syncAt = -1;
+  private replicating = false;
   private readonly log: Logger;
 
   constructor(
@@ -134,8 +165,12 @@ export class Session {
     this.log = ctx.log;
     this.gate = ctx.newGate();
     this.state = new SessionState(ctx.stateIds);
-    this.matcher = new ReplyMatcher(ctx.ids, ctx.perCommand ? ctx.stats : null, this.state, (code) =>
-      ctx.suspect(`a client got -${code}`),
+    this.matcher = new ReplyMatcher(
+      ctx.ids,
+      ctx.perCommand ? ctx.stats : null,
+      this.state,
+      (code) => ctx.suspect(`a client got -${code}`),
+      (refusal) => this.onReplayAnswered(refusal),
     );
     const requestSink: FrameSink = {
       onFrame: (s, end) => this.onRequestFrame(s, end),
@@ -159,7 +194,7 @@ export class Session {
       c.setTimeout(this.ctx.idleTimeoutMs);
       c.on('timeout', () => {
         // As Redis: a subscriber or a client waiting for a reply is not idle.
-        if (this.matcher.subscribed || this.matcher.monitoring || this.state.subscriptions > 0 || this.matcher.clientPending > 0) return;
+        if (this.replicating || this.matcher.subscribed || this.matcher.monitoring || this.state.subscriptions > 0 || this.matcher.clientPending > 0) return;
         this.log.debug('idle client closed', { listener: this.ctx.listener.name, client: this.peer() });
         this.destroy();
       });
@@ -196,7 +231,7 @@ export class Session {
       this.connect(this.phase === PHASE_CONNECTING ? this.ctx.connectWindowMs : this.ctx.unavailableWaitMs);
       return;
     }
-    if (this.phase !== PHASE_CONNECTED) return;
+    if (this.phase !== PHASE_CONNECTED && this.phase !== PHASE_RESTORING) return;
     const next = this.ctx.upstream();
     if (next !== null && next.url === this.upstreamAddr?.url) return;
     this.lose(new Error(`master moved (${reason})`));
@@ -207,6 +242,11 @@ export class Session {
   private onClientData(chunk: Buffer): void {
     if (this.fatal !== null || this.phase === PHASE_CLOSED) return;
     if (this.ctx.perCommand) this.ctx.stats.bytesIn += chunk.length;
+    if (this.replicating && this.gate === null) {
+      // A replica's REPLCONF ACKs get no replies: nothing to match, the bytes just go.
+      this.sendUp(chunk);
+      return;
+    }
     this.now = performance.now();
     this.reqChunk = chunk;
     this.reqSent = 0;
@@ -269,6 +309,10 @@ export class Session {
     const chunk = this.reqChunk!;
     // Looked up again with every token: at the name only the parent of a subcommand was known.
     const id = s.frameCount > 0 ? this.ctx.index.lookup(s) : 0;
+    if (this.replicating) {
+      this.replicaRequest(id, s.frameCount > 0, end);
+      return;
+    }
     let args: Buffer[] | null = null;
     const gateArgs = this.gate !== null && s.frameCount > 0 && this.gate.needsArgs(id);
     if (s.frameCount > 0 && (gateArgs || (!this.matcher.inMulti && this.state.needsArgs(id)))) {
@@ -288,6 +332,8 @@ export class Session {
     }
     this.matcher.onRequest(s, id, this.now, args);
     if (id === this.ctx.ids.quit) this.quitting = true; // the upstream's close that follows is no loss
+    // A SYNC/PSYNC with nothing before it: the next reply byte from the upstream decides.
+    if (this.matcher.replicationReplyDue && this.replies.atBoundary) this.replicationReplyDue = true;
     if (id === this.ctx.stateIds.multi && this.state.watchLost && this.matcher.inMulti) {
       // The WATCHes this transaction relies on were on the lost connection: make its EXEC fail.
       this.state.watchLost = false;
@@ -295,6 +341,32 @@ export class Session {
       this.sendUp(TRANSACTION_POISON);
       this.reqSent = end;
       this.matcher.pushInternal(0, this.now);
+    }
+    this.reqFrameStart = end;
+    this.reqPartial = [];
+    this.reqPartialBytes = 0;
+  }
+
+  /**
+   * A command inside a replication stream (with a gate only: without one the bytes go unscanned).
+   * Nothing can be answered there, so a command the gate would not pass closes the client.
+   */
+  private replicaRequest(id: number, command: boolean, end: number): void {
+    if (command && this.gate !== null) {
+      const v = this.verdict;
+      const verdict = v === null || v === 'wait' ? this.gate.final(id, null) : v;
+      this.verdict = null;
+      if (verdict.kind !== 'forward') {
+        if (verdict.kind === 'local' && verdict.reason !== null) this.ctx.rejected(id, verdict.reason);
+        this.log.warn('command refused inside a replication stream; closing the client', {
+          listener: this.ctx.listener.name,
+          client: this.peer(),
+          cmd: this.ctx.index.names[id],
+        });
+        this.closeAtOnce();
+        return;
+      }
+      this.releaseHeld();
     }
     this.reqFrameStart = end;
     this.reqPartial = [];
@@ -436,7 +508,7 @@ export class Session {
     const reconnect = this.phase === PHASE_RECONNECTING;
     this.upstream = up;
     this.upstreamAddr = addr;
-    this.phase = PHASE_CONNECTED;
+    this.identity = this.ctx.identityOf(addr);
     up.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     up.on('drain', () => this.pauseClient(PAUSE_UPSTREAM_FULL, false));
     up.on('end', () => this.onUpstreamGone(up, null));
@@ -445,7 +517,13 @@ export class Session {
     const now = performance.now();
     this.matcher.restamp(now);
     // The ambassador's own AUTH first, then (after a loss) the client's state, then its commands.
-    const replay = [...this.ctx.upstreamPreamble.map((p) => ({ ...p, replies: 1 })), ...(reconnect ? this.state.replay(this.matcher.inMulti) : [])];
+    const replay: ReplayCommand[] = [
+      ...this.ctx.upstreamPreamble.map((p) => ({ ...p, replies: 1, fromAmbassador: true })),
+      ...(reconnect ? this.state.replay(this.matcher.inMulti) : []),
+    ];
+    this.replayList = replay;
+    this.replayAnswered = 0;
+    this.replayRefusal = null;
     this.matcher.replayFirst(replay, now);
     for (const c of replay) up.write(c.bytes);
     if (reconnect) {
@@ -457,6 +535,16 @@ export class Session {
         waiting_commands: this.matcher.clientPending,
       });
     }
+    // Nothing of the client's may run before its state is back: a refused AUTH would otherwise
+    // leave its commands running as the default user.
+    if (this.matcher.replaying > 0) this.phase = PHASE_RESTORING;
+    else this.goLive();
+  }
+
+  /** The upstream connection is ready for the client's bytes: send what waited, then carry on. */
+  private goLive(): void {
+    this.phase = PHASE_CONNECTED;
+    const up = this.upstream!;
     const early = this.early;
     this.early = [];
     this.earlyBytes = 0;
@@ -465,6 +553,48 @@ export class Session {
     if (this.clientEnded && this.fatal === null) up.end();
     if (this.draining && this.matcher.clientPending === 0) this.closeBoth();
     this.finishIfDone();
+  }
+
+  /** A command restoring the connection was answered (`refusal`: its error, or null). */
+  private onReplayAnswered(refusal: string | null): void {
+    if (refusal === null) {
+      this.replayAnswered++;
+      return;
+    }
+    const command = this.replayList[this.replayAnswered];
+    if (command === undefined || this.replayRefusal !== null) return;
+    this.replayRefusal = { command, error: refusal };
+    this.replies.stop(); // nothing after it is read: the session ends
+  }
+
+  /**
+   * The upstream refused a command that restores the connection. Going on would run the
+   * client's commands in a state it never asked for (another user, another database), so the
+   * client is closed, after an error for each command it is owed.
+   */
+  private failRestore(): void {
+    const { command, error } = this.replayRefusal!;
+    const name = (this.ctx.index.names[command.cmd] ?? 'unknown').replace('|', ' ').toUpperCase();
+    this.ctx.stats.replayFailed();
+    const fields = { listener: this.ctx.listener.name, upstream: this.upstreamAddr?.url, command: name, error };
+    let line: string;
+    if (command.fromAmbassador) {
+      this.log.error("the upstream refused the ambassador's own AUTH; closing the client", fields);
+      line = `-ERR the upstream refused the ambassador's own AUTH (${error}): check AMBASSADOR_UPSTREAM_USERNAME and AMBASSADOR_UPSTREAM_PASSWORD; closing\r\n`;
+    } else {
+      this.log.warn('connection state could not be restored after a reconnect; closing the client', fields);
+      line = `-ERR the upstream refused the replayed ${name} (${error}) after a reconnect: this connection's state cannot be restored; closing\r\n`;
+    }
+    const answers: Buffer[] = [];
+    this.matcher.forEachPending((reply) => answers.push(reply ?? Buffer.from(line)));
+    if (answers.length === 0) answers.push(Buffer.from(line));
+    this.matcher.abandonPending();
+    this.detachUpstream();
+    this.stopConnecting();
+    this.phase = PHASE_CLOSED;
+    for (const a of answers) this.toClient(a);
+    this.client.end();
+    this.client.destroySoon();
   }
 
   private onConnectFailed(err: UpstreamUnreachable): void {
@@ -518,6 +648,11 @@ export class Session {
       onFrame: (s, end) => {
         const internal = this.matcher.onReply(s, this.now);
         if (this.replyByFrame) this.replyFrame(end, internal);
+        if (this.matcher.replicationReplyDue && this.syncAt < 0) {
+          // What follows may be a replication stream, which is not RESP: stop here and look.
+          this.syncAt = end;
+          this.replies.stop();
+        }
       },
       onProtocolError: (message, goodEnd) => this.onUpstreamProtocolError(message, goodEnd),
     };
@@ -527,6 +662,21 @@ export class Session {
   }
 
   private onUpstreamData(chunk: Buffer): void {
+    if (this.replicating) {
+      this.toClient(chunk);
+      return;
+    }
+    if (this.replicationReplyDue) {
+      this.replicationReplyDue = false;
+      // SYNC/PSYNC is answered with an error line, or with a stream: "\n" keep-alives,
+      // +FULLRESYNC/+CONTINUE, or (SYNC) the RDB payload's "$<length>" at once. A RESP3 push
+      // (an invalidation) may come first; it is scanned, and the look is taken after it.
+      if (chunk[0] !== MINUS && chunk[0] !== PUSH) {
+        this.startReplication();
+        this.toClient(chunk);
+        return;
+      }
+    }
     this.now = performance.now();
     this.replyChunk = chunk;
     // Replies to replayed commands are cut out frame by frame; otherwise whole chunks go through.
@@ -536,6 +686,20 @@ export class Session {
     this.replies.captureArrays = this.matcher.protocol === 2 && (this.matcher.subscribed || this.state.subscriptions > 0);
     this.replies.feed(chunk);
     this.replyChunk = null;
+    if (this.replayRefusal !== null) {
+      this.failRestore();
+      return;
+    }
+    if (this.syncAt >= 0) {
+      const at = this.syncAt;
+      this.syncAt = -1;
+      if (!this.replyByFrame) this.toClient(chunk.subarray(0, at));
+      this.replies = this.newReplyScanner();
+      this.replicationReplyDue = true;
+      if (at < chunk.length) this.onUpstreamData(chunk.subarray(at));
+      else this.afterReplies();
+      return;
+    }
     if (this.replies.failed || this.upstream === null) return;
     if (this.replyByFrame) {
       if (this.replySent < chunk.length) {
@@ -545,11 +709,28 @@ export class Session {
     } else {
       this.toClient(chunk);
     }
+    this.afterReplies();
+  }
+
+  private afterReplies(): void {
+    if (this.phase === PHASE_RESTORING && this.matcher.replaying === 0) this.goLive();
     if (this.paused & PAUSE_TOO_MANY_PENDING && this.matcher.pending <= this.ctx.maxPendingCommands >> 1) {
       this.pauseClient(PAUSE_TOO_MANY_PENDING, false);
     }
     this.finishIfDone();
     if (this.draining && this.matcher.clientPending === 0) this.closeBoth();
+  }
+
+  /**
+   * The upstream answered SYNC/PSYNC with a replication stream (an RDB payload with no CRLF after
+   * it, then the command stream): from here on this session relays bytes both ways unchanged,
+   * as socat does. Nothing is matched any more, and nothing is ever replayed into it.
+   */
+  private startReplication(): void {
+    this.replicating = true;
+    this.matcher.abandonPending();
+    this.pauseClient(PAUSE_TOO_MANY_PENDING, false);
+    this.log.info('replication stream', { listener: this.ctx.listener.name, client: this.peer(), upstream: this.upstreamAddr?.url });
   }
 
   private replyFrame(end: number, internal: boolean): void {
@@ -587,21 +768,77 @@ export class Session {
 
   private onUpstreamGone(up: net.Socket, err: Error | null): void {
     if (up !== this.upstream || this.phase === PHASE_CLOSED) return;
-    this.lose(err ?? new Error('closed by upstream'));
+    if (this.mayHaveBeenClosedOnPurpose(err)) this.verifyLoss(err);
+    else this.lose(err ?? new Error('closed by upstream'));
   }
 
-  /** The upstream connection is gone (or abandoned for a new master). */
-  private lose(err: Error): void {
-    const up = this.upstream!;
+  /**
+   * Redis closes clients on purpose (CLIENT KILL, `timeout`, client-output-buffer-limit) with a
+   * FIN, or a reset when input was left unread. Reconnecting would hide that decision from the
+   * client, so such closes are checked first; a timeout or an unreachable host is a failure.
+   */
+  private mayHaveBeenClosedOnPurpose(err: Error | null): boolean {
+    if (this.ctx.onUpstreamLoss !== 'reconnect' || this.replicating || this.identity === null) return false;
+    if (this.clientEnded || this.quitting || this.draining || this.fatal !== null) return false;
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    return err === null || code === 'ECONNRESET' || code === 'EPIPE';
+  }
+
+  /** Asks the upstream's health check whether the same server is still there, then acts on it. */
+  private verifyLoss(err: Error | null): void {
+    this.detachUpstream();
+    this.phase = PHASE_VERIFYING;
+    this.pauseClient(PAUSE_VERIFYING, true);
+    const addr = this.upstreamAddr!;
+    this.ctx.verifyUpstream(addr, this.identity!, (same, evidence) => {
+      if (this.phase !== PHASE_VERIFYING) return; // the client went away meanwhile
+      this.pauseClient(PAUSE_VERIFYING, false);
+      if (same) this.closedByServer(evidence);
+      else this.lose(err ?? new Error(`closed by upstream (${evidence})`));
+    });
+  }
+
+  /**
+   * The server itself closed this client's connection: do what a direct client would see.
+   * Replies already received have been delivered (and a reply cut short is passed on as far as
+   * it came); nothing is replayed, and the client's socket is closed.
+   */
+  private closedByServer(evidence: string): void {
+    this.ctx.stats.disconnected('closed_by_server');
+    this.log.info('upstream closed the connection on purpose; closing the client', {
+      listener: this.ctx.listener.name,
+      upstream: this.upstreamAddr?.url,
+      client: this.peer(),
+      pending: this.matcher.clientPending,
+      evidence,
+    });
+    if (this.replyHeld !== null) this.toClient(this.replyHeld);
+    this.replyHeld = null;
+    this.matcher.abandonPending();
+    this.phase = PHASE_CLOSED;
+    this.client.end();
+    this.client.destroySoon();
+  }
+
+  /** Forgets the upstream socket; its late events are ignored. */
+  private detachUpstream(): void {
+    const up = this.upstream;
+    if (up === null) return;
     this.upstream = null;
     // A write to a dead socket returns false and its 'drain' never comes: that pause is over.
     this.pauseClient(PAUSE_UPSTREAM_FULL, false);
     up.removeAllListeners();
     up.on('error', () => {});
     up.destroy();
+  }
+
+  /** The upstream connection is gone (or abandoned for a new master). */
+  private lose(err: Error): void {
+    this.detachUpstream();
     const owed = this.matcher.clientPending;
     const quiet = owed === 0 && (this.clientEnded || this.quitting || this.fatal !== null || this.draining);
     if (!quiet) {
+      this.ctx.stats.disconnected('lost');
       this.log.warn('upstream connection lost', {
         listener: this.ctx.listener.name,
         upstream: this.upstreamAddr?.url,
@@ -612,13 +849,21 @@ export class Session {
     // A reply cut in half has partly reached the client: only closing is honest then.
     const cut = !this.replies.atBoundary && !this.replyByFrame;
     const canStay =
-      this.ctx.onUpstreamLoss === 'reconnect' && !this.clientEnded && !this.quitting && !this.draining && this.fatal === null && !cut;
+      this.ctx.onUpstreamLoss === 'reconnect' &&
+      !this.replicating &&
+      !this.clientEnded &&
+      !this.quitting &&
+      !this.draining &&
+      this.fatal === null &&
+      !cut;
     // In order: each command owed by the upstream gets the error, each local answer its reply.
     const answers: Buffer[] = [];
-    if (!cut) this.matcher.forEachPending((reply) => answers.push(reply ?? UPSTREAM_LOST));
+    if (!cut && !this.replicating) this.matcher.forEachPending((reply) => answers.push(reply ?? UPSTREAM_LOST));
     this.matcher.connectionLost();
     this.replies = this.newReplyScanner();
     this.replyHeld = null;
+    this.replicationReplyDue = false;
+    this.syncAt = -1;
     if (this.client.writableEnded) return; // we were closing it anyway
     for (const a of answers) this.toClient(a);
     if (!canStay) {
@@ -645,6 +890,14 @@ export class Session {
     this.phase = PHASE_CLOSED;
     this.client.end(`-ERR ${message}\r\n`);
     this.client.destroySoon();
+  }
+
+  /** Ends the session now, without waiting for anything (a replication stream that cannot go on). */
+  private closeAtOnce(): void {
+    this.stopConnecting();
+    this.detachUpstream();
+    this.phase = PHASE_CLOSED;
+    this.client.destroy();
   }
 
   private closeBoth(): void {

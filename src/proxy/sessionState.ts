@@ -16,6 +16,10 @@ export interface ReplayCommand {
   readonly cmd: number;
   /** Replies it will get (one per channel for the subscribe family). */
   readonly replies: number;
+  /** Its error is the point (the MULTI poison): an error reply does not mean the replay failed. */
+  readonly expectError?: boolean;
+  /** The ambassador's own command (its upstream AUTH), not one replayed for the client. */
+  readonly fromAmbassador?: boolean;
 }
 
 /** Ids of the commands whose arguments are state worth replaying. */
@@ -164,7 +168,7 @@ export class SessionState {
     if (this.shardChannels.size > 0) push(i.ssubscribe, ['SSUBSCRIBE', ...this.shardChannels.values()], this.shardChannels.size);
     if (inMulti) {
       push(i.multi, ['MULTI']);
-      out.push({ bytes: TRANSACTION_POISON, cmd: 0, replies: 1 });
+      out.push({ bytes: TRANSACTION_POISON, cmd: 0, replies: 1, expectError: true });
     }
     return out;
   }

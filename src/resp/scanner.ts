@@ -33,7 +33,12 @@ export interface ScannerLimits {
   readonly maxMultibulkLength: number;
   /** PROTO_INLINE_MAX_SIZE: longest inline command line, and longest length line. */
   readonly maxInlineLength: number;
-  /** Deepest nesting accepted in replies. */
+  /**
+   * Deepest nesting accepted in replies. Redis itself sets no bound on what it sends (a Lua table
+   * that contains itself comes back ~8000 levels deep), so a proxy must not invent a small one:
+   * the default is far beyond anything redis-server can produce and only keeps a hostile
+   * upstream from growing the scanner's stack without end (9 bytes of state per level).
+   */
   readonly maxReplyDepth: number;
 }
 
@@ -42,7 +47,7 @@ export const REDIS_DEFAULT_LIMITS: ScannerLimits = {
   // redis-server 7 refuses only counts above INT_MAX (1048576 was Redis 6's limit).
   maxMultibulkLength: 2147483647,
   maxInlineLength: 64 * 1024,
-  maxReplyDepth: 512,
+  maxReplyDepth: 1 << 24,
 };
 
 export interface FrameSink {
@@ -129,8 +134,10 @@ export class RespScanner {
   private bulkLength = 0;
   // Nesting: remaining element counts, and whether each level is an attribute.
   private depth = 0;
-  private readonly remaining: number[] = [];
-  private readonly isAttribute: boolean[] = [];
+  // Typed and grown by doubling: deep replies are legitimate, and a JS array of booleans costs
+  // 8 bytes a level where this costs 9 for both stacks together.
+  private remaining = new Float64Array(16);
+  private isAttribute = new Uint8Array(16);
   // A top-level attribute ended; the value it decorates (the frame proper) has not.
   private awaitingDecorated = false;
   /**
@@ -565,9 +572,19 @@ export class RespScanner {
 
   private push(elements: number, attribute: boolean): void {
     if (this.depth === 0) this.topElements = elements;
+    if (this.depth === this.remaining.length) this.growStack();
     this.remaining[this.depth] = elements;
-    this.isAttribute[this.depth] = attribute;
+    this.isAttribute[this.depth] = attribute ? 1 : 0;
     this.depth++;
+  }
+
+  private growStack(): void {
+    const remaining = new Float64Array(this.remaining.length * 2);
+    remaining.set(this.remaining);
+    const isAttribute = new Uint8Array(this.isAttribute.length * 2);
+    isAttribute.set(this.isAttribute);
+    this.remaining = remaining;
+    this.isAttribute = isAttribute;
   }
 
   /** A value ended; pop every aggregate it completes. */
@@ -584,7 +601,7 @@ export class RespScanner {
       const left = --this.remaining[this.depth - 1]!;
       if (left > 0) return;
       this.depth--;
-      attr = this.isAttribute[this.depth]!;
+      attr = this.isAttribute[this.depth] === 1;
     }
   }
 

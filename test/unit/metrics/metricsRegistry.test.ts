@@ -83,6 +83,9 @@ function fill(s: ListenerStats): void {
   s.failovers = 1;
   s.reject(id('flushall'), 'policy');
   s.clientsRefused = 1;
+  s.disconnected('closed_by_server');
+  s.disconnected('lost');
+  s.replayFailed();
 }
 
 describe('MetricsRegistry', () => {

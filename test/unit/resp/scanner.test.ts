@@ -432,6 +432,22 @@ describe('RespScanner reply mode, RESP3', () => {
     expect(scan('reply', '+OK\r\n*?\r\n').error).toEqual({ message: "Protocol error: streamed RESP3 type '*?' is not supported", goodEnd: 5, chunkStart: 0 });
   });
 
+  it('takes replies as deep as Redis makes them, and far deeper: the default bound is 2^24 levels', () => {
+    expect(REDIS_DEFAULT_LIMITS.maxReplyDepth).toBe(1 << 24);
+    // A Lua table that contains itself comes back ~8000 levels deep before Redis's own error.
+    const lua = Buffer.from('*1\r\n'.repeat(7995) + '-ERR reached lua stack limit\r\n+PONG\r\n');
+    const r = scan('reply', lua);
+    expect(r.error).toBeNull();
+    expect(r.frames.map((f) => f.end)).toEqual([7995 * 4 + 30, lua.length]);
+    // A million levels, cut into 1000-byte chunks, still ends exactly where the frame ends.
+    const million = Buffer.from('*1\r\n'.repeat(1_000_000) + ':1\r\n');
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < million.length; at += 1000) chunks.push(million.subarray(at, at + 1000));
+    const deep = scanChunks('reply', chunks);
+    expect(deep.error).toBeNull();
+    expect(deep.frames.map((f) => f.end)).toEqual([million.length]);
+  });
+
   it('refuses a reply nested deeper than maxReplyDepth', () => {
     const limits = { ...REDIS_DEFAULT_LIMITS, maxReplyDepth: 3 };
     expect(scan('reply', '*1\r\n*1\r\n*1\r\n:1\r\n', limits).error).toBeNull();

@@ -24,7 +24,9 @@ FAILOVER (values socat never accepted, so nothing that worked with socat changes
   When the upstream connection drops or the master moves, clients stay connected: commands in
   flight get "-ERR upstream connection lost; command may or may not have run" (never retried),
   the next ones go to the new master after AUTH/HELLO/SELECT/CLIENT SETNAME/READONLY and
-  subscriptions are replayed. A MULTI or WATCH spanning the loss ends in -EXECABORT.
+  subscriptions are replayed (a refused replay closes the client). A MULTI or WATCH spanning the
+  loss ends in -EXECABORT. A close Redis meant (CLIENT KILL, timeout, output-buffer limit: the
+  same server still answers) closes the client too; SYNC/PSYNC streams are relayed as raw bytes.
 
 FLAGS (each overrides the environment variable named beside it)
   --listen [NAME:]PORT        listen on PORT; NAME (default "redis") names it in metrics and logs

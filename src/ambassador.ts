@@ -1,96 +1,69 @@
 /**
- * Wires the parts together for one process: per contract entry a Listener and the selector that
- * decides its upstream (fixed, candidate list or Sentinel), the metrics registry and the admin
- * endpoint, and the orderly stop that SIGTERM asks for (stop accepting, let replies in flight
- * arrive, then close).
+ * One process carrying traffic: per contract entry a Listener whose sessions reach the upstream
+ * through a dialer over the listener's selector (fixed, candidate list or Sentinel), the metrics
+ * registry and the admin endpoint, and the orderly stop that SIGTERM asks for (stop accepting,
+ * let replies in flight arrive, then close).
  */
-import type { AmbassadorConfig } from './config/loadConfig.js';
-import type { ListenerSpec } from './config/listenerContract.js';
+import type { AmbassadorConfig } from './config/settings.js';
 import type { Logger } from './log/logger.js';
-import { AdminServer, type Readiness } from './admin/adminServer.js';
-import type { ListenerStats } from './metrics/listenerStats.js';
+import { AdminServer } from './admin/adminServer.js';
 import { MetricsRegistry } from './metrics/metricsRegistry.js';
-import { CommandIndex } from './resp/commandIndex.js';
-import { Listener } from './proxy/listener.js';
-import { specialIds } from './proxy/replyMatcher.js';
-import { stateIds } from './proxy/sessionState.js';
+import { reportToPrimary } from './metrics/workerMetrics.js';
 import { CommandPolicy } from './proxy/commandPolicy.js';
-import { RequestGate, gateIds } from './proxy/requestGate.js';
-import { encodeCommand } from './resp/commandCodec.js';
-import { CandidateSelector } from './failover/candidateSelector.js';
-import { SentinelSelector } from './failover/sentinelSelector.js';
-import { StaticSelector } from './failover/staticSelector.js';
-import type { MasterChange, UpstreamSelector } from './failover/upstreamSelector.js';
+import { Listener } from './proxy/listener.js';
+import type { ListenerRuntime } from './proxy/listenerRuntime.js';
+import { RequestGate } from './proxy/requestGate.js';
+import { TRAITS } from './resp/commandTraits.js';
+import { describeTarget } from './config/listenerSpec.js';
+import type { Runtime } from './runtime.js';
+import { UpstreamDialer } from './upstream/dialer.js';
+import { upstreamAuth } from './upstream/upstreamAuth.js';
+import { UpstreamProbes } from './upstream/upstreamProbes.js';
 
-/** A burst of sessions losing their upstream at once asks the selector once, not once each. */
-const SUSPECT_INTERVAL_MS = 200;
-
-export class Ambassador implements Readiness {
-  readonly listeners: Listener[] = [];
-  readonly metrics: MetricsRegistry;
-  private readonly selectors: { name: string; selector: UpstreamSelector }[] = [];
+export class Ambassador implements Runtime {
+  private readonly listeners: Listener[] = [];
+  private readonly metrics = new MetricsRegistry(TRAITS.names);
+  private readonly probes: UpstreamProbes;
   private admin: AdminServer | null = null;
-  /** AUTH for the upstream with the ambassador's own credentials, or null. */
-  private readonly preamble: Buffer | null;
 
   constructor(
     private readonly config: AmbassadorConfig,
     private readonly log: Logger,
+    /** A worker of AMBASSADOR_WORKERS: the primary serves the admin endpoint with these metrics added. */
+    worker = false,
   ) {
-    const index = new CommandIndex();
-    const ids = specialIds(index);
-    const sids = stateIds(index);
-    const gids = gateIds(index);
-    this.metrics = new MetricsRegistry(index.names);
-    const policy = config.policy ? new CommandPolicy(index, config.policy) : null;
+    if (worker) reportToPrimary(this.metrics.registry);
+    const auth = upstreamAuth(config);
+    const byName = new Map<string, Listener>();
+    this.probes = new UpstreamProbes(config, auth, (name) => this.metrics.forListener(name), log, (name, reason) =>
+      byName.get(name)?.upstreamChanged(reason),
+    );
+    const policy = config.policy ? new CommandPolicy(config.policy) : null;
     const gated = policy !== null || config.requirepass !== null;
-    const creds = config.upstreamCredentials;
-    this.preamble = creds
-      ? encodeCommand(creds.username === null ? ['AUTH', creds.password] : ['AUTH', creds.username, creds.password])
-      : null;
-    const upstreamPreamble = this.preamble ? [{ bytes: this.preamble, cmd: sids.auth }] : [];
+    const newGate = (): RequestGate | null => (gated ? new RequestGate(policy, config.requirepass) : null);
     for (const spec of config.listeners) {
       const stats = this.metrics.forListener(spec.name);
-      let listener: Listener | null = null;
-      const selector = this.selectorFor(spec, stats, (_prev, _next, reason) => listener?.upstreamChanged(reason));
-      let lastSuspect = 0;
-      listener = new Listener({
-        listener: spec,
+      const runtime: ListenerRuntime = {
+        name: spec.name,
         log,
-        index,
-        ids,
-        stateIds: sids,
         stats,
         perCommand: config.metrics,
-        limits: config.limits,
-        connectTimeoutMs: config.connectTimeoutMs,
-        connectWindowMs: config.connectWindowMs,
-        unavailableWaitMs: config.unavailableWaitMs,
-        maxPendingCommands: config.maxPendingCommands,
-        onUpstreamLoss: config.onUpstreamLoss,
-        tcpKeepaliveMs: config.tcpKeepaliveMs,
-        tls: config.tls,
-        idleTimeoutMs: config.idleTimeoutMs,
-        upstreamPreamble,
-        newGate: () => (gated ? new RequestGate(index, gids, policy, config.requirepass) : null),
-        rejected: (cmd, reason) => stats.reject(cmd, reason),
-        upstream: () => selector.current(),
-        identityOf: (addr) => selector.healthOf(addr.url)?.identity() ?? null,
-        verifyUpstream: (addr, before, done) => {
-          const health = selector.healthOf(addr.url);
-          if (health === null) done(false, 'the upstream is no longer probed (the master moved)');
-          else health.verify(before, done);
+        upstreamAuth: auth,
+        settings: {
+          limits: config.limits,
+          maxPendingCommands: config.maxPendingCommands,
+          idleTimeoutMs: config.idleTimeoutMs,
+          tcpKeepaliveMs: config.tcpKeepaliveMs,
+          onUpstreamLoss: config.onUpstreamLoss,
+          connectWindowMs: config.connectWindowMs,
+          unavailableWaitMs: config.unavailableWaitMs,
         },
-        suspect: (reason) => {
-          const now = Date.now();
-          if (now - lastSuspect < SUSPECT_INTERVAL_MS) return;
-          lastSuspect = now;
-          log.debug('upstream suspected', { listener: spec.name, reason });
-          selector.suspect(reason);
-        },
-      }, config.maxClients);
+      };
+      const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: config.tls, preamble: auth };
+      const dialer = new UpstreamDialer(this.probes.selector(spec.name), dialSettings, stats, log);
+      const listener = new Listener(runtime, spec.port, dialer, newGate, config.maxClients);
+      byName.set(spec.name, listener);
       this.listeners.push(listener);
-      this.selectors.push({ name: spec.name, selector });
     }
   }
 
@@ -107,18 +80,11 @@ export class Ambassador implements Readiness {
         throw new Error(`cannot listen on port ${l.port} for ${l.name}: ${(err as Error).message}`);
       }
       const spec = this.config.listeners[i]!;
-      this.log.info('listening', {
-        listener: l.name,
-        port: l.port,
-        upstream: spec.sentinel
-          ? `sentinel ${spec.sentinel.masterName}@${spec.sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`
-          : spec.upstreams.map((u) => u.url).join(','),
-        source: spec.source,
-      });
+      this.log.info('listening', { listener: l.name, port: l.port, upstream: describeTarget(spec.target), source: spec.source });
     }
-    for (const { selector } of this.selectors) selector.start();
+    this.probes.start();
     if (this.config.admin) {
-      this.admin = new AdminServer(this.metrics, this, this.log);
+      this.admin = new AdminServer(this.metrics, this.probes, this.log);
       try {
         await this.admin.listen(this.config.admin);
       } catch (err) {
@@ -128,32 +94,9 @@ export class Ambassador implements Readiness {
     }
   }
 
-  /**
-   * Only the upstream selectors, no listeners: the primary of AMBASSADOR_WORKERS runs these to
-   * answer /readyz while its workers carry the traffic.
-   */
-  startProbes(): void {
-    for (const { selector } of this.selectors) selector.start();
-  }
-
-  stopProbes(): void {
-    for (const { selector } of this.selectors) selector.stop();
-  }
-
-  status(): ReturnType<Readiness['status']> {
-    const listeners: ReturnType<Readiness['status']>['listeners'] = {};
-    let ready = true;
-    for (const { name, selector } of this.selectors) {
-      const up = selector.ready();
-      ready &&= up;
-      listeners[name] = { ready: up, master: selector.current()?.url ?? null, upstreams: selector.status() };
-    }
-    return { ready, listeners };
-  }
-
   /** Stops accepting, waits up to the shutdown timeout for replies in flight, then closes all. */
   async stop(): Promise<void> {
-    for (const { selector } of this.selectors) selector.stop();
+    this.probes.stop();
     for (const l of this.listeners) l.stopAccepting();
     const sessions = this.listeners.flatMap((l) => [...l.sessions]);
     const inFlight = sessions.reduce((n, s) => n + s.pendingCommands, 0);
@@ -169,20 +112,5 @@ export class Ambassador implements Readiness {
       for (const s of left) s.destroy();
     }
     await this.admin?.close();
-  }
-
-  private selectorFor(spec: ListenerSpec, stats: ListenerStats, onChange: MasterChange): UpstreamSelector {
-    const health = {
-      intervalMs: this.config.healthIntervalMs,
-      timeoutMs: this.config.healthTimeoutMs,
-      failuresBeforeDown: this.config.healthFailures,
-      preamble: this.preamble,
-      tls: this.config.tls,
-    };
-    if (spec.sentinel) {
-      return new SentinelSelector(spec.sentinel, health, this.config.sentinelPollMs, stats, this.log, onChange, this.config.tlsMasters);
-    }
-    if (spec.upstreams.length > 1) return new CandidateSelector(spec.upstreams, health, stats, this.log, onChange);
-    return new StaticSelector(spec.upstreams[0]!, health, stats, this.log);
   }
 }

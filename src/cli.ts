@@ -10,14 +10,17 @@ import { CONFIG_EXIT_CODE, ConfigError } from './config/configError.js';
 import { helpText } from './config/helpText.js';
 import { Logger } from './log/logger.js';
 import { Ambassador } from './ambassador.js';
-import { WorkerPool, reportToPrimary } from './cluster/workerPool.js';
+import { TRAITS } from './resp/commandTraits.js';
+import type { Runtime } from './runtime.js';
+import { WorkerPool } from './workers/workerPool.js';
 
 const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 async function main(): Promise<void> {
   let loaded;
   try {
-    loaded = loadConfig(process.argv.slice(2), process.env);
+    const commands = new Set(TRAITS.names.slice(1));
+    loaded = loadConfig(process.argv.slice(2), process.env, { isCommand: (name) => commands.has(name) });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`redis-ambassador: ${err.message}\n`);
@@ -39,8 +42,7 @@ async function main(): Promise<void> {
     config = { ...config, admin: null, notes: [] };
     log = log.child({ worker: Number(process.env.AMBASSADOR_WORKER_ID ?? 0) });
   }
-  const ambassador = pooled && cluster.isPrimary ? new WorkerPool(config, log) : new Ambassador(config, log);
-  if (ambassador instanceof Ambassador && pooled) reportToPrimary(ambassador.metrics.registry);
+  const ambassador: Runtime = pooled && cluster.isPrimary ? new WorkerPool(config, log) : new Ambassador(config, log, pooled);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -6,24 +6,12 @@
 import http from 'node:http';
 import type { HostPort } from '../config/address.js';
 import type { Logger } from '../log/logger.js';
+import type { Readiness } from '../upstream/upstreamProbes.js';
+
 /** Where /metrics comes from: one process's registry, or the workers' aggregate. */
 export interface MetricsSource {
   readonly contentType: string;
   metrics(): Promise<string>;
-}
-
-import type { UpstreamStatus } from '../failover/upstreamSelector.js';
-
-export interface ListenerReadiness {
-  readonly ready: boolean;
-  /** Where the listener's sessions connect now. */
-  readonly master: string | null;
-  readonly upstreams: readonly UpstreamStatus[];
-}
-
-export interface Readiness {
-  /** Per listener: ready or not, its master, and each upstream's health (with the error when down). */
-  status(): { ready: boolean; listeners: Record<string, ListenerReadiness> };
 }
 
 export class AdminServer {

@@ -11,23 +11,8 @@
  * - `<NAME>_PORT_<p>_SENTINEL=<master-name>@host:26379,host2:26379`: Sentinel names the master.
  */
 import { ConfigError } from './configError.js';
-import { parseHostPort, parsePort, parseUpstreamUrl, type HostPort, type UpstreamAddress } from './address.js';
-
-export interface SentinelSpec {
-  readonly masterName: string;
-  readonly sentinels: readonly HostPort[];
-}
-
-export interface ListenerSpec {
-  /** `<name>:<port>`, e.g. `redis:6379` for REDIS_PORT_6379_TCP; the `listener` metric label. */
-  readonly name: string;
-  readonly port: number;
-  /** One address, or an ordered candidate list (failover by role); empty when Sentinel decides. */
-  readonly upstreams: readonly UpstreamAddress[];
-  readonly sentinel: SentinelSpec | null;
-  /** The variable or flag it came from, for logs and errors. */
-  readonly source: string;
-}
+import { parsePort, parseUpstreamUrl } from './address.js';
+import { describeTarget, parseSentinel, parseUpstreamList, SENTINEL_EXAMPLE, type ListenerSpec, type ListenerTarget } from './listenerSpec.js';
 
 export interface ContractResult {
   readonly listeners: ListenerSpec[];
@@ -40,43 +25,13 @@ const LINE = /^(.*)_PORT_([0-9]+)_TCP=(?:tcp|rediss|tls):\/\/(.*):(.*)$/;
 const NAME = /^(.*)_PORT_([0-9]+)_TCP$/;
 const EXAMPLE = 'REDIS_PORT_6379_TCP=tcp://10.0.0.5:6379';
 const SENTINEL_NAME = /^(.*)_PORT_([0-9]+)_SENTINEL$/;
-const SENTINEL_EXAMPLE = 'REDIS_PORT_6379_SENTINEL=mymaster@10.0.0.7:26379,10.0.0.8:26379';
 
 interface Candidate {
   readonly variable: string;
   readonly prefix: string;
   readonly port: number;
-  readonly upstreams: readonly UpstreamAddress[];
+  readonly target: ListenerTarget;
   readonly copied: boolean;
-}
-
-/** `tcp://a:1` or the candidate list `tcp://a:1,tcp://b:2`. */
-function parseUpstreams(value: string, what: string): UpstreamAddress[] {
-  const parts = /,(tcp|rediss|tls):\/\//.test(value) ? value.split(',') : [value];
-  const list = parts.map((p) => parseUpstreamUrl(p.trim(), what));
-  const seen = new Set<string>();
-  for (const u of list) {
-    if (seen.has(u.url)) throw new ConfigError(`${what}: ${u.url} appears twice in the candidate list`);
-    seen.add(u.url);
-  }
-  return list;
-}
-
-export function parseSentinel(value: string, what: string): SentinelSpec {
-  const at = value.indexOf('@');
-  const masterName = at < 0 ? '' : value.slice(0, at);
-  if (masterName === '' || at === value.length - 1) {
-    throw new ConfigError(`${what}: "${value}" is not <master-name>@<host>:<port>[,<host>:<port>...] (for example ${SENTINEL_EXAMPLE})`);
-  }
-  const sentinels = value
-    .slice(at + 1)
-    .split(',')
-    .map((hp) => {
-      const addr = parseHostPort(hp.trim(), what, '');
-      if (addr.host === '') throw new ConfigError(`${what}: sentinel "${hp}" has an empty host (for example ${SENTINEL_EXAMPLE})`);
-      return addr;
-    });
-  return { masterName, sentinels };
 }
 
 export function listenersFromEnv(env: NodeJS.ProcessEnv): ContractResult {
@@ -99,8 +54,7 @@ export function listenersFromEnv(env: NodeJS.ProcessEnv): ContractResult {
       if (port === null) {
         throw new ConfigError(`${key}: listen port "${m[2]}" is not 1-65535 (for example ${EXAMPLE})`);
       }
-      const upstreams = parseUpstreams(value, key);
-      candidates.push({ variable: key, prefix: m[1]!, port, upstreams, copied });
+      candidates.push({ variable: key, prefix: m[1]!, port, target: parseUpstreamList(value, key), copied });
     } catch (err) {
       // A linked container's copied environment is not the user's to fix here.
       if (!copied || !(err instanceof ConfigError)) throw err;
@@ -132,7 +86,7 @@ export function listenersFromEnv(env: NodeJS.ProcessEnv): ContractResult {
       chosen = direct;
     }
     const first = chosen[0]!;
-    const urls = (c: Candidate): string => c.upstreams.map((u) => u.url).join(',');
+    const urls = (c: Candidate): string => describeTarget(c.target);
     for (const c of chosen.slice(1)) {
       if (urls(c) !== urls(first)) {
         throw new ConfigError(
@@ -141,13 +95,7 @@ export function listenersFromEnv(env: NodeJS.ProcessEnv): ContractResult {
         );
       }
     }
-    listeners.push({
-      name: `${first.prefix.toLowerCase()}:${port}`,
-      port,
-      upstreams: first.upstreams,
-      sentinel: null,
-      source: first.variable,
-    });
+    listeners.push({ name: `${first.prefix.toLowerCase()}:${port}`, port, target: first.target, source: first.variable });
   }
   return { listeners: withSentinels(env, listeners, notes), notes };
 }
@@ -160,15 +108,15 @@ function withSentinels(env: NodeJS.ProcessEnv, listeners: ListenerSpec[], notes:
     if (!m || value === undefined || key.includes('_ENV_')) continue;
     const port = parsePort(m[2]!);
     if (port === null) throw new ConfigError(`${key}: listen port "${m[2]}" is not 1-65535 (for example ${SENTINEL_EXAMPLE})`);
-    const sentinel = parseSentinel(value, key);
+    const target = parseSentinel(value, key);
     const i = out.findIndex((l) => l.port === port);
     if (i >= 0) {
       const existing = out[i]!;
-      if (existing.sentinel !== null) throw new ConfigError(`port ${port} has two Sentinel variables: ${existing.source} and ${key}`);
+      if (existing.target.kind === 'sentinel') throw new ConfigError(`port ${port} has two Sentinel variables: ${existing.source} and ${key}`);
       notes.push(`${existing.source} ignored for port ${port}: ${key} asks Sentinel for the master`);
-      out[i] = { ...existing, upstreams: [], sentinel, source: key };
+      out[i] = { ...existing, target, source: key };
     } else {
-      out.push({ name: `${m[1]!.toLowerCase()}:${port}`, port, upstreams: [], sentinel, source: key });
+      out.push({ name: `${m[1]!.toLowerCase()}:${port}`, port, target, source: key });
     }
   }
   return out.sort((a, b) => a.port - b.port);

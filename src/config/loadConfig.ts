@@ -2,63 +2,19 @@
  * The one place where arguments and environment become the typed, validated configuration.
  * Everything after this trusts AmbassadorConfig; everything wrong before it is a ConfigError.
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from './configError.js';
 import { parseCliArgs } from './cliArgs.js';
-import { parseHostPort, parsePort, parseUpstreamUrl, type HostPort } from './address.js';
-import { listenersFromEnv, parseSentinel, type ListenerSpec } from './listenerContract.js';
-import { LOG_LEVELS, type LogLevel } from '../log/logger.js';
-import { REDIS_DEFAULT_LIMITS, type ScannerLimits } from '../resp/scanner.js';
-import type { PolicySpec } from '../proxy/commandPolicy.js';
+import { parseHostPort } from './address.js';
 import { parseCommandList } from './commandList.js';
-import type { TlsSettings } from '../proxy/upstreamSocket.js';
-import { readFileSync } from 'node:fs';
+import { listenersFromEnv } from './listenerContract.js';
+import { listenersFromFlags } from './listenerFlags.js';
+import type { ListenerSpec } from './listenerSpec.js';
+import { LOG_LEVELS, REDIS_DEFAULT_LIMITS, type AmbassadorConfig, type LogLevel, type PolicySpec } from './settings.js';
 
-export interface UpstreamCredentials {
-  /** ACL user, or null for AUTH <password> (the default user). */
-  readonly username: string | null;
-  readonly password: Buffer;
-}
-
-export interface AmbassadorConfig {
-  readonly listeners: readonly ListenerSpec[];
-  /** Address the listeners bind; null means every interface, IPv6 and IPv4. */
-  readonly bindHost: string | null;
-  /** Admin HTTP endpoint, or null when turned off. */
-  readonly admin: HostPort | null;
-  readonly logLevel: LogLevel;
-  readonly metrics: boolean;
-  readonly connectTimeoutMs: number;
-  readonly connectWindowMs: number;
-  readonly shutdownTimeoutMs: number;
-  readonly maxPendingCommands: number;
-  readonly healthIntervalMs: number;
-  readonly healthTimeoutMs: number;
-  readonly healthFailures: number;
-  /** What a client sees when its upstream connection is lost: kept open and moved, or closed (socat). */
-  readonly onUpstreamLoss: 'reconnect' | 'close';
-  /** How long commands wait for an upstream while none is available. */
-  readonly unavailableWaitMs: number;
-  readonly sentinelPollMs: number;
-  /** Processes carrying traffic; above 1 a primary forks them and aggregates their metrics. */
-  readonly workers: number;
-  readonly limits: ScannerLimits;
-  /** Clients beyond this many get -ERR max number of clients reached, as from Redis. */
-  readonly maxClients: number;
-  /** Close a client idle this long (0: never), like Redis's timeout. */
-  readonly idleTimeoutMs: number;
-  /** TCP keepalive probe delay on both sides (0: off), like Redis's tcp-keepalive. */
-  readonly tcpKeepaliveMs: number;
-  /** The password clients must AUTH with before anything else, or null. Never logged. */
-  readonly requirepass: Buffer | null;
-  /** The ambassador authenticates every upstream connection itself with these, or null. Never logged. */
-  readonly upstreamCredentials: UpstreamCredentials | null;
-  readonly policy: PolicySpec | null;
-  /** For rediss:// / tls:// upstreams. */
-  readonly tls: TlsSettings;
-  /** Sentinel-named masters are reached with TLS. */
-  readonly tlsMasters: boolean;
-  /** Remarks for the log once it exists (e.g. ignored _ENV_ copies). */
-  readonly notes: readonly string[];
+/** What loading needs to know beyond its input: which command names exist (for the policy lists). */
+export interface LoadContext {
+  isCommand(name: string): boolean;
 }
 
 export const DEFAULT_ADMIN_ADDR = '0.0.0.0:9736';
@@ -68,7 +24,7 @@ export type LoadResult =
   | { readonly kind: 'version' }
   | { readonly kind: 'run'; readonly config: AmbassadorConfig };
 
-export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): LoadResult {
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, context: LoadContext): LoadResult {
   const args = parseCliArgs(argv);
   if (args.help) return { kind: 'help' };
   if (args.version) return { kind: 'version' };
@@ -123,9 +79,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   }
   const policy: PolicySpec | null =
     deny !== undefined
-      ? { mode: 'deny', names: parseCommandList(deny, 'AMBASSADOR_DENY_COMMANDS'), source: 'AMBASSADOR_DENY_COMMANDS' }
+      ? { mode: 'deny', names: parseCommandList(deny, 'AMBASSADOR_DENY_COMMANDS', context.isCommand), source: 'AMBASSADOR_DENY_COMMANDS' }
       : allow !== undefined
-        ? { mode: 'allow', names: parseCommandList(allow, 'AMBASSADOR_ALLOW_COMMANDS'), source: 'AMBASSADOR_ALLOW_COMMANDS' }
+        ? { mode: 'allow', names: parseCommandList(allow, 'AMBASSADOR_ALLOW_COMMANDS', context.isCommand), source: 'AMBASSADOR_ALLOW_COMMANDS' }
         : null;
   const upstreamPassword = secret(setting, 'AMBASSADOR_UPSTREAM_PASSWORD');
   const upstreamUser = setting('AMBASSADOR_UPSTREAM_USERNAME') ?? null;
@@ -175,30 +131,6 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       notes,
     },
   };
-}
-
-function listenersFromFlags(pairs: readonly { listen: string; upstream: string | undefined }[]): ListenerSpec[] {
-  const seen = new Map<number, string>();
-  return pairs.map(({ listen, upstream }) => {
-    const m = /^(?:([A-Za-z0-9_.-]+):)?([^:]*)$/.exec(listen);
-    const port = m ? parsePort(m[2]!) : null;
-    if (!m || port === null) {
-      throw new ConfigError(`--listen "${listen}": expected [NAME:]PORT with PORT 1-65535 (for example --listen 6379 or --listen cache:6380)`);
-    }
-    if (upstream === undefined) {
-      throw new ConfigError(`--listen ${listen} has no --upstream after it (for example --listen 6379 --upstream tcp://10.0.0.5:6379)`);
-    }
-    const previous = seen.get(port);
-    if (previous !== undefined) throw new ConfigError(`--listen ${listen}: port ${port} is already used by --listen ${previous}`);
-    seen.set(port, listen);
-    const name = (m[1] ?? 'redis').toLowerCase();
-    const what = `--upstream for --listen ${listen}`;
-    if (upstream.startsWith('sentinel://')) {
-      return { name: `${name}:${port}`, port, upstreams: [], sentinel: parseSentinel(upstream.slice('sentinel://'.length), what), source: `--listen ${listen}` };
-    }
-    const upstreams = upstream.split(',').map((u) => parseUpstreamUrl(u.trim(), what));
-    return { name: `${name}:${port}`, port, upstreams, sentinel: null, source: `--listen ${listen}` };
-  });
 }
 
 function positiveInt(setting: (name: string) => string | undefined, name: string, fallback: number): number {

@@ -2,9 +2,7 @@
  * One JSON object per line on stdout: what container log drivers and log shippers expect.
  * Fields never include keys, values or secrets; callers pass only names, addresses and counts.
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+import { LOG_LEVELS, type LogLevel } from '../config/settings.js';
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

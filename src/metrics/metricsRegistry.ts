@@ -65,10 +65,13 @@ export class MetricsRegistry {
     }
   }
 
-  /** The counters one listener's sessions write to. */
+  /** The counters one listener's sessions write to (made on first use). */
   forListener(listener: string): ListenerStats {
-    const s = new ListenerStats(listener, this.commandNames.length);
-    this.stats.push(s);
+    let s = this.stats.find((x) => x.listener === listener);
+    if (s === undefined) {
+      s = new ListenerStats(listener, this.commandNames.length);
+      this.stats.push(s);
+    }
     return s;
   }
 

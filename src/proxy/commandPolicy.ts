@@ -3,22 +3,16 @@
  * Names are Redis command names, case-insensitive; `config` covers all its subcommands and
  * `config|get` names one. Resolved once to a per-id table so the check is an array read.
  */
-import { UNKNOWN_COMMAND, type CommandIndex } from '../resp/commandIndex.js';
-
-export interface PolicySpec {
-  readonly mode: 'deny' | 'allow';
-  /** Lower-case names checked against the command table (config/commandList.ts). */
-  readonly names: readonly string[];
-  /** The variable it came from, named in the refusal. */
-  readonly source: string;
-}
+import type { PolicySpec } from '../config/settings.js';
+import { UNKNOWN_COMMAND } from '../resp/commandIndex.js';
+import { TRAITS, type CommandTraits } from '../resp/commandTraits.js';
 
 export class CommandPolicy {
   private readonly allowed: Uint8Array;
 
   constructor(
-    index: CommandIndex,
     readonly spec: PolicySpec,
+    index: CommandTraits = TRAITS,
   ) {
     const wanted = new Set(spec.names);
     this.allowed = new Uint8Array(index.size);

@@ -4,27 +4,34 @@
  * containers.
  */
 import net from 'node:net';
-import { Session, type SessionContext } from './session.js';
+import type { UpstreamDialer } from '../upstream/dialer.js';
+import type { ListenerRuntime } from './listenerRuntime.js';
+import type { RequestGate } from './requestGate.js';
+import { Session } from './session.js';
 
 export class Listener {
   readonly sessions = new Set<Session>();
   private readonly server: net.Server;
 
   constructor(
-    private readonly ctx: SessionContext,
+    private readonly runtime: ListenerRuntime,
+    private readonly configuredPort: number,
+    private readonly dialer: UpstreamDialer,
+    /** A gate for a new session where AMBASSADOR_REQUIREPASS or a command policy is set, else null. */
+    private readonly newGate: () => RequestGate | null,
     private readonly maxClients: number,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
   }
 
   get name(): string {
-    return this.ctx.listener.name;
+    return this.runtime.name;
   }
 
   /** The port actually bound (differs from the configured one only in tests that ask for 0). */
   get port(): number {
     const a = this.server.address();
-    return typeof a === 'object' && a !== null ? a.port : this.ctx.listener.port;
+    return typeof a === 'object' && a !== null ? a.port : this.configuredPort;
   }
 
   async listen(bindHost: string | null): Promise<void> {
@@ -55,7 +62,7 @@ export class Listener {
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       this.server.once('error', onError);
-      this.server.listen({ host, port: this.ctx.listener.port, ipv6Only: false }, () => {
+      this.server.listen({ host, port: this.configuredPort, ipv6Only: false }, () => {
         this.server.off('error', onError);
         resolve();
       });
@@ -63,7 +70,7 @@ export class Listener {
   }
 
   private accept(socket: net.Socket): void {
-    const stats = this.ctx.stats;
+    const stats = this.runtime.stats;
     if (this.sessions.size >= this.maxClients) {
       // What redis-server answers past maxclients, then it closes.
       socket.on('error', () => {});
@@ -74,7 +81,7 @@ export class Listener {
     }
     stats.clients++;
     stats.clientsTotal++;
-    const session = new Session(socket, this.ctx, (s) => {
+    const session = new Session(socket, this.runtime, this.dialer, this.newGate(), (s) => {
       stats.clients--;
       this.sessions.delete(s);
     });

@@ -5,9 +5,8 @@
  * say, never by guessing from timing:
  *
  * - SUBSCRIBE/PSUBSCRIBE/SSUBSCRIBE a b c: one confirmation per channel; UNSUBSCRIBE with no
- *   argument: one per channel subscribed at that moment (at least one), known from the counts
- *   the confirmations carry. Messages (RESP2 arrays while subscribed, RESP3 > pushes) answer
- *   nothing.
+ *   argument: one per channel subscribed at that moment (at least one). Messages (RESP2 arrays
+ *   while subscribed, RESP3 > pushes) answer nothing.
  * - MONITOR: after its +OK, lines of the form +<timestamp> ... answer nothing.
  * - CLIENT REPLY OFF|SKIP|ON: OFF and SKIP get no reply; SKIP also silences the next command;
  *   ON (and RESET) turn replies back on.
@@ -16,33 +15,17 @@
  * - QUIT and RESET: ordinary replies (+OK, +RESET); RESET also ends pub/sub and MONITOR modes
  *   and returns the connection to RESP2.
  * A reply that arrives when nothing is pending is counted as an unsolicited push, not an error.
+ * What a reply changes in the connection's state is applied to ConnectionState, its one record.
  */
-import type { CommandIndex } from '../resp/commandIndex.js';
+import { ROLE, TRAITS } from '../resp/commandTraits.js';
 import { errorWord, tokenInteger, tokenIs } from '../resp/frameView.js';
 import { RESP_TYPE, type RespScanner } from '../resp/scanner.js';
 import { ERROR_CODES, PUSH_KINDS } from '../metrics/metricTable.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
-import { OWNER_CLIENT, OWNER_LOCAL, OWNER_REPLAY, OWNER_INTERNAL, PendingQueue } from './pendingQueue.js';
-import type { ReplayCommand, SessionState } from './sessionState.js';
-
-// PendingQueue kinds.
-const K_PLAIN = 0;
-const K_SUBSCRIBE = 1;
-const K_UNSUBSCRIBE = 2;
-const K_PSUBSCRIBE = 3;
-const K_PUNSUBSCRIBE = 4;
-const K_SSUBSCRIBE = 5;
-const K_SUNSUBSCRIBE = 6;
-const K_HELLO = 7;
-const K_RESET = 8;
-const K_MONITOR = 9;
-const K_BLOCKING = 10;
-/** SYNC/PSYNC: unless refused, its reply turns the connection into a replication stream. */
-const K_REPLICATION = 11;
-
-const REPLY_ON = 0;
-const REPLY_OFF = 1;
-const REPLY_SKIP_NEXT = 2;
+import type { ConnectionState } from './connectionState.js';
+import { OWNER_CLIENT, OWNER_INTERNAL, OWNER_LOCAL, OWNER_REPLAY, PendingQueue } from './pendingQueue.js';
+import type { ReplayCommand } from './replayCommand.js';
+import { subscriptionKind, type SubscriptionKind, type Subscriptions } from './subscriptions.js';
 
 const PUSH_MESSAGE = PUSH_KINDS.indexOf('message');
 const PUSH_PMESSAGE = PUSH_KINDS.indexOf('pmessage');
@@ -54,93 +37,40 @@ const ERROR_OTHER = ERROR_CODES.indexOf('other');
 /** Errors that say the upstream is no longer a usable master: worth probing at once. */
 const TROUBLE = new Set(['READONLY', 'LOADING', 'MASTERDOWN'].map((c) => ERROR_CODES.indexOf(c)));
 
-/** The confirmation word each subscribe-family kind receives. */
+/** The confirmation word each subscribe-family role receives. */
 const CONFIRMATION: Record<number, string> = {
-  [K_SUBSCRIBE]: 'subscribe',
-  [K_UNSUBSCRIBE]: 'unsubscribe',
-  [K_PSUBSCRIBE]: 'psubscribe',
-  [K_PUNSUBSCRIBE]: 'punsubscribe',
-  [K_SSUBSCRIBE]: 'ssubscribe',
-  [K_SUNSUBSCRIBE]: 'sunsubscribe',
+  [ROLE.SUBSCRIBE]: 'subscribe',
+  [ROLE.UNSUBSCRIBE]: 'unsubscribe',
+  [ROLE.PSUBSCRIBE]: 'psubscribe',
+  [ROLE.PUNSUBSCRIBE]: 'punsubscribe',
+  [ROLE.SSUBSCRIBE]: 'ssubscribe',
+  [ROLE.SUNSUBSCRIBE]: 'sunsubscribe',
 };
+const SUBSCRIBE_ROLES = [ROLE.SUBSCRIBE, ROLE.UNSUBSCRIBE, ROLE.PSUBSCRIBE, ROLE.PUNSUBSCRIBE, ROLE.SSUBSCRIBE, ROLE.SUNSUBSCRIBE];
 
-export interface SpecialIds {
-  readonly kinds: Map<number, number>;
-  readonly clientReply: number;
-  readonly multi: number;
-  readonly exec: number;
-  readonly discard: number;
-  readonly xread: number;
-  readonly xreadgroup: number;
-  readonly quit: number;
-  /** 1 per command id whose reply waits on other clients. */
-  readonly blocking: readonly number[];
+function isSubscribeFamily(role: number): boolean {
+  return role >= ROLE.SUBSCRIBE && role <= ROLE.SUNSUBSCRIBE;
 }
 
-/** Ids of the commands the matcher treats specially, resolved once per process. */
-export function specialIds(index: CommandIndex): SpecialIds {
-  const kinds = new Map<number, number>([
-    [index.idOf('subscribe'), K_SUBSCRIBE],
-    [index.idOf('unsubscribe'), K_UNSUBSCRIBE],
-    [index.idOf('psubscribe'), K_PSUBSCRIBE],
-    [index.idOf('punsubscribe'), K_PUNSUBSCRIBE],
-    [index.idOf('ssubscribe'), K_SSUBSCRIBE],
-    [index.idOf('sunsubscribe'), K_SUNSUBSCRIBE],
-    [index.idOf('hello'), K_HELLO],
-    [index.idOf('reset'), K_RESET],
-    [index.idOf('monitor'), K_MONITOR],
-    [index.idOf('sync'), K_REPLICATION],
-    [index.idOf('psync'), K_REPLICATION],
-  ]);
-  return {
-    kinds,
-    clientReply: index.idOf('client|reply'),
-    multi: index.idOf('multi'),
-    exec: index.idOf('exec'),
-    discard: index.idOf('discard'),
-    xread: index.idOf('xread'),
-    xreadgroup: index.idOf('xreadgroup'),
-    quit: index.idOf('quit'),
-    blocking: index.blocking,
-  };
+function isUnsubscribe(role: number): boolean {
+  return role === ROLE.UNSUBSCRIBE || role === ROLE.PUNSUBSCRIBE || role === ROLE.SUNSUBSCRIBE;
 }
 
 export class ReplyMatcher {
-  /** RESP version the connection speaks (HELLO 3 switches to 3; RESET back to 2). */
-  protocol = 2;
-  /** Subscriptions held, as the server's confirmations last reported them. */
-  channels = 0;
-  patterns = 0;
-  shardChannels = 0;
-  monitoring = false;
-  /** Between MULTI and EXEC/DISCARD, as sent (commands are queued, each answered +QUEUED). */
-  inMulti = false;
-  private replyMode = REPLY_ON;
   private readonly queue = new PendingQueue();
 
   constructor(
-    private readonly ids: SpecialIds,
     /** Null when metrics are off: matching still runs (it keeps the modes right), nothing is counted. */
     private readonly stats: ListenerStats | null,
-    private readonly state: SessionState,
+    private readonly state: ConnectionState,
     /** Called when a reply says the upstream stopped being a usable master. */
     private readonly onTrouble: (errorCode: string) => void,
     /**
      * Called as each command that restores the connection (replayFirst) is answered: `refusal`
      * is null when it succeeded, else the error's first word.
      */
-    private readonly onReplayAnswered: (refusal: string | null) => void = () => {},
+    private readonly onReplayAnswered: (refusal: string | null) => void,
   ) {}
-
-  /** Commands restoring the connection whose replies are still due. */
-  get replaying(): number {
-    return this.queue.replayCount;
-  }
-
-  /** Whether the oldest command waiting is a SYNC/PSYNC sent by the client: its reply is due next. */
-  get replicationReplyDue(): boolean {
-    return this.queue.length > 0 && this.queue.headKind === K_REPLICATION && !this.queue.headInternal;
-  }
 
   /** Commands sent and not yet answered, the ambassador's own replayed commands included. */
   get pending(): number {
@@ -157,43 +87,57 @@ export class ReplyMatcher {
     return this.queue.internalCount > 0;
   }
 
-  get subscribed(): boolean {
-    return this.channels + this.patterns + this.shardChannels > 0;
+  get localPending(): boolean {
+    return this.queue.localCount > 0;
+  }
+
+  /** Commands restoring the connection whose replies are still due. */
+  get replaying(): number {
+    return this.queue.replayCount;
+  }
+
+  /** Whether the oldest command waiting is a SYNC/PSYNC sent by the client: its reply is due next. */
+  get replicationReplyDue(): boolean {
+    return this.queue.length > 0 && this.queue.headKind === ROLE.REPLICATION && !this.queue.headInternal;
   }
 
   /**
    * A complete request frame for command `id` was scanned; it is about to be sent upstream at
-   * `now`. `args` are its decoded arguments when SessionState needs them.
+   * `now`. `args` are its decoded arguments where the command table wants them.
    */
   onRequest(s: RespScanner, id: number, now: number, args: Buffer[] | null): void {
     const argc = s.frameCount;
+    const st = this.state;
     if (argc <= 0) {
       // Redis ignores empty commands without a reply, but they still use up a CLIENT REPLY SKIP.
-      if (this.replyMode === REPLY_SKIP_NEXT) this.replyMode = REPLY_ON;
+      st.onEmptyCommand();
       return;
     }
     if (this.stats !== null) this.stats.commands[id]!++;
-    if (!this.inMulti) this.state.onSent(id, args);
-    else if (id === this.ids.exec || id === this.ids.discard) this.state.onSent(id, null);
-    if (this.silenced(id, s, argc)) return;
+    const role = TRAITS.role[id]!;
+    if (!st.inMulti || role === ROLE.EXEC || role === ROLE.DISCARD) st.onSent(role);
+    const mode = role === ROLE.CLIENT_REPLY && argc === 3 && !st.inMulti ? replyModeOf(s) : null;
+    if (st.silences(mode, role === ROLE.RESET)) return;
 
-    let kind = K_PLAIN;
+    let kind: number = ROLE.PLAIN;
     let replies = 1;
     let arg = 0;
-    if (this.inMulti && this.ids.kinds.get(id) !== K_RESET) {
-      if (id === this.ids.exec || id === this.ids.discard) this.inMulti = false;
-    } else if (id === this.ids.multi) {
-      this.inMulti = true;
+    if (st.inMulti && role !== ROLE.RESET) {
+      if (role === ROLE.EXEC || role === ROLE.DISCARD) st.inMulti = false;
+    } else if (role === ROLE.MULTI) {
+      st.inMulti = true;
     } else {
       // RESET runs at once even inside MULTI, and ends the transaction.
-      if (this.inMulti) this.inMulti = false;
-      kind = this.ids.kinds.get(id) ?? (this.isBlocking(id, s) ? K_BLOCKING : K_PLAIN);
-      if (kind >= K_SUBSCRIBE && kind <= K_SUNSUBSCRIBE) {
+      st.inMulti = false;
+      kind = this.kindOf(role, s);
+      if (isSubscribeFamily(kind)) {
         if (argc >= 2) replies = argc - 1;
-        else if (kind === K_UNSUBSCRIBE || kind === K_PUNSUBSCRIBE || kind === K_SUNSUBSCRIBE) replies = -1;
-        else kind = K_PLAIN; // SUBSCRIBE without a channel: one error reply
-      } else if (kind === K_HELLO && argc >= 2) {
+        else if (isUnsubscribe(kind)) replies = -1;
+        else kind = ROLE.PLAIN; // SUBSCRIBE without a channel: one error reply
+      } else if (kind === ROLE.HELLO && argc >= 2) {
         arg = tokenIs(s, 1, '3') ? 3 : tokenIs(s, 1, '2') ? 2 : 0;
+      } else if (kind === ROLE.CLIENT_TRACKING && argc >= 3) {
+        arg = tokenIs(s, 2, 'on') ? 1 : 0;
       }
     }
     this.queue.push(id, now, replies, kind, arg, args);
@@ -206,8 +150,8 @@ export class ReplyMatcher {
   replayFirst(commands: readonly ReplayCommand[], now: number): void {
     for (let k = commands.length - 1; k >= 0; k--) {
       const c = commands[k]!;
-      const kind = this.ids.kinds.get(c.cmd) ?? K_PLAIN;
-      const arg = kind === K_HELLO ? this.protocolAfterHello : 0;
+      const kind = TRAITS.role[c.cmd]!;
+      const arg = kind === ROLE.HELLO ? this.state.replayedProtocol : 0;
       this.queue.unshiftInternal(c.cmd, now, c.replies, kind, arg, c.expectError ? OWNER_INTERNAL : OWNER_REPLAY);
     }
   }
@@ -215,10 +159,6 @@ export class ReplyMatcher {
   /** Queues a command the ambassador answers itself, in its turn. */
   pushLocal(cmd: number, now: number, reply: Buffer): void {
     this.queue.pushLocal(cmd, now, reply);
-  }
-
-  get localPending(): boolean {
-    return this.queue.localCount > 0;
   }
 
   /** The reply of the oldest entry if it is a local answer (removing it), else null. */
@@ -236,28 +176,27 @@ export class ReplyMatcher {
     });
   }
 
-  /** Queues an internal command right behind the last queued client command. */
+  /** Queues an internal command whose error is expected right behind the last queued client command. */
   pushInternal(cmd: number, now: number): void {
-    this.queue.pushInternal(cmd, now, 1, K_PLAIN, 0);
+    this.queue.pushInternal(cmd, now, 1, ROLE.PLAIN, 0);
   }
 
-  /** RESP version a replayed HELLO restores: the one the client negotiated. */
-  private protocolAfterHello = 2;
-
-  /**
-   * The upstream connection is gone. Returns how many of the client's commands were waiting (each
-   * is owed an error); the new connection starts in RESP2 with no subscriptions, as Redis does.
-   */
-  connectionLost(): number {
-    const owed = this.queue.clientCount;
+  /** The upstream connection is gone: nothing more will be answered on it. */
+  connectionLost(): void {
     this.queue.clear();
-    this.protocolAfterHello = this.protocol;
-    this.protocol = 2;
-    this.channels = 0;
-    this.patterns = 0;
-    this.shardChannels = 0;
-    this.monitoring = false;
-    return owed;
+    this.state.connectionLost();
+  }
+
+  /** Every pending command is dropped; returns how many of them were the client's. */
+  abandonPending(): number {
+    const n = this.queue.clientCount;
+    this.queue.clear();
+    return n;
+  }
+
+  /** Commands buffered before the upstream connected start their clock when they are sent. */
+  restamp(now: number): void {
+    this.queue.restamp(now);
   }
 
   /**
@@ -268,14 +207,14 @@ export class ReplyMatcher {
     const t = s.frameType;
     if (t === RESP_TYPE.PUSH) {
       const answered = this.confirmation(s, now);
-      if (answered < 0) this.unsolicited(this.pushKind(s));
+      if (answered < 0) this.unsolicited(pushKind(s));
       return answered === 1;
     }
-    if (t === RESP_TYPE.ARRAY && this.protocol === 2 && s.tokenCount >= 3) {
+    if (t === RESP_TYPE.ARRAY && this.state.protocol === 2 && s.tokenCount >= 3) {
       // RESP2 has no push type: while subscribed, messages and confirmations are plain arrays.
       const subscribing = this.queue.length > 0 && CONFIRMATION[this.queue.headKind] !== undefined;
-      if (this.subscribed || subscribing || this.queue.length === 0) {
-        const kind = this.pushKind(s);
+      if (this.state.subscribed || subscribing || this.queue.length === 0) {
+        const kind = pushKind(s);
         if (kind === PUSH_MESSAGE || kind === PUSH_PMESSAGE || kind === PUSH_SMESSAGE) {
           this.unsolicited(kind);
           return false;
@@ -284,7 +223,7 @@ export class ReplyMatcher {
         if (answered >= 0) return answered === 1;
       }
     }
-    if (this.monitoring && t === RESP_TYPE.SIMPLE && isMonitorLine(s)) {
+    if (this.state.monitoring && t === RESP_TYPE.SIMPLE && isMonitorLine(s)) {
       this.unsolicited(PUSH_MONITOR);
       return false;
     }
@@ -294,14 +233,8 @@ export class ReplyMatcher {
     }
     const isError = t === RESP_TYPE.ERROR || t === RESP_TYPE.BLOB_ERROR;
     const q = this.queue;
-    const kind = q.headKind;
     const internal = q.headInternal;
-    if (!isError) {
-      if (kind === K_HELLO && q.headArg !== 0) this.protocol = q.headArg;
-      else if (kind === K_MONITOR) this.monitoring = true;
-      else if (kind === K_RESET) this.resetModes();
-      if (!internal) this.state.onSucceeded(q.headCmd, q.headExtra);
-    }
+    if (!isError) this.state.onAccepted(q.headKind, internal ? null : q.headExtra, q.headArg);
     const code = isError ? errorCode(s) : -1;
     if (q.headReplay) this.onReplayAnswered(isError ? errorWord(s) || 'ERR' : null);
     if (internal) q.shift();
@@ -310,53 +243,12 @@ export class ReplyMatcher {
     return internal;
   }
 
-  /**
-   * Applies CLIENT REPLY OFF|SKIP|ON and RESET to the reply mode, as networking.c does, and says
-   * whether this command will get no reply at all.
-   */
-  private silenced(id: number, s: RespScanner, argc: number): boolean {
-    const replyCmd = id === this.ids.clientReply && argc === 3 && !this.inMulti;
-    const on = replyCmd && tokenIs(s, 2, 'on');
-    const off = replyCmd && tokenIs(s, 2, 'off');
-    const skip = replyCmd && tokenIs(s, 2, 'skip');
-    const reset = this.ids.kinds.get(id) === K_RESET;
-    switch (this.replyMode) {
-      case REPLY_SKIP_NEXT:
-        // This command is the skipped one, unless it is CLIENT REPLY ON, which clears the skip.
-        this.replyMode = off ? REPLY_OFF : skip ? REPLY_SKIP_NEXT : REPLY_ON;
-        if (on) return false;
-        if (reset) this.resetModes();
-        return true;
-      case REPLY_OFF:
-        if (on || reset) {
-          this.replyMode = REPLY_ON;
-          return false;
-        }
-        return true; // SKIP is ignored while OFF
-      default:
-        if (off) this.replyMode = REPLY_OFF;
-        else if (skip) this.replyMode = REPLY_SKIP_NEXT;
-        return off || skip;
-    }
-  }
-
-  /** Every pending command is dropped; returns how many of them were the client's. */
-  abandonPending(): number {
-    const n = this.queue.clientCount;
-    this.queue.clear();
-    return n;
-  }
-
-  restamp(now: number): void {
-    this.queue.restamp(now);
-  }
-
   private complete(now: number, error: number): void {
     const q = this.queue;
     if (this.stats !== null) {
       const cmd = q.headCmd;
       const ms = now - q.headStart;
-      if (q.headKind === K_BLOCKING) this.stats.blockingDurations.observe(cmd, ms);
+      if (q.headKind === ROLE.BLOCKING) this.stats.blockingDurations.observe(cmd, ms);
       else this.stats.durations.observe(cmd, ms);
       if (error >= 0) this.stats.error(cmd, error);
     }
@@ -365,35 +257,35 @@ export class ReplyMatcher {
 
   /**
    * A subscribe-family confirmation ([p|s][un]subscribe, channel, count). Updates the
-   * subscription counts, and answers the head command when it is of that family.
+   * subscriptions, and answers the head command when it is of that family.
    * Returns -1 when the frame is no confirmation, 1 when it answered an internal (replayed)
    * command, 0 otherwise.
    */
   private confirmation(s: RespScanner, now: number): number {
     if (s.tokenCount < 3) return -1;
-    let kind = -1;
-    for (let k = K_SUBSCRIBE; k <= K_SUNSUBSCRIBE; k++) {
-      if (tokenIs(s, 0, CONFIRMATION[k]!)) {
-        kind = k;
-        break;
-      }
-    }
-    if (kind < 0) return -1;
-    const count = tokenInteger(s, 2);
-    const before = kind === K_UNSUBSCRIBE ? this.channels : kind === K_PUNSUBSCRIBE ? this.patterns : this.shardChannels;
-    // The count is the connection's total: channels + patterns (shard channels are their own).
-    if (count >= 0) {
-      if (kind === K_SUBSCRIBE || kind === K_UNSUBSCRIBE) this.channels = Math.max(0, count - this.patterns);
-      else if (kind === K_PSUBSCRIBE || kind === K_PUNSUBSCRIBE) this.patterns = Math.max(0, count - this.channels);
-      else this.shardChannels = count;
-    }
+    const role = SUBSCRIBE_ROLES.find((r) => tokenIs(s, 0, CONFIRMATION[r]!));
+    if (role === undefined) return -1;
+    const kind = subscriptionKind(role)!;
+    const subs = this.state.subscriptions;
     const q = this.queue;
-    if (q.length === 0 || q.headKind !== kind) {
+    if (q.length === 0 || q.headKind !== role) {
       // e.g. the server dropping shard channels on its own after a slot moved.
+      if (isUnsubscribe(role) && tokenInteger(s, 2) === 0) clearCounted(subs, kind);
       this.unsolicited(PUSH_OTHER);
       return 0;
     }
-    if (q.headReplies === -1) q.headReplies = Math.max(1, before);
+    if (q.headReplies === -1) q.headReplies = Math.max(1, subs.size(kind));
+    // The n-th confirmation names the n-th channel sent (the client's own entries carry them;
+    // replayed ones restore names already held).
+    const args = q.headInternal ? null : q.headExtra;
+    if (args !== null && args.length > 1) {
+      const name = args[args.length - q.headReplies]!;
+      if (isUnsubscribe(role)) subs.remove(kind, name);
+      else subs.add(kind, name);
+    }
+    // The count each confirmation carries is the server's: none left means none left, whatever
+    // was or was not decoded (an argument-less UNSUBSCRIBE, a frame too large to remember).
+    if (isUnsubscribe(role) && tokenInteger(s, 2) === 0) clearCounted(subs, kind);
     q.headReplies = q.headReplies - 1;
     const internal = q.headInternal;
     if (q.headReplies <= 0) {
@@ -404,42 +296,47 @@ export class ReplyMatcher {
     return internal ? 1 : 0;
   }
 
-  private pushKind(s: RespScanner): number {
-    if (tokenIs(s, 0, 'message')) return PUSH_MESSAGE;
-    if (tokenIs(s, 0, 'pmessage')) return PUSH_PMESSAGE;
-    if (tokenIs(s, 0, 'smessage')) return PUSH_SMESSAGE;
-    if (tokenIs(s, 0, 'invalidate')) return PUSH_INVALIDATE;
-    return PUSH_OTHER;
-  }
-
   private unsolicited(kind: number): void {
     if (this.stats !== null) this.stats.push[kind]!++;
   }
 
-  private resetModes(): void {
-    this.protocol = 2;
-    this.channels = 0;
-    this.patterns = 0;
-    this.shardChannels = 0;
-    this.monitoring = false;
-    this.inMulti = false;
-  }
-
   /**
-   * Whether the command's reply waits on other clients. XREAD and XREADGROUP only do with a BLOCK
-   * option, found by walking their options (each but NOACK takes a value) up to STREAMS, so a
-   * group or consumer named "block" is not mistaken for it.
+   * The pending kind of a command: its role, except that XREAD and XREADGROUP only block with a
+   * BLOCK option, found by walking their options (each but NOACK takes a value) up to STREAMS,
+   * so a group or consumer named "block" is not mistaken for it.
    */
-  private isBlocking(id: number, s: RespScanner): boolean {
-    const first = id === this.ids.xread ? 1 : id === this.ids.xreadgroup ? 4 : -1;
-    if (first < 0) return this.ids.blocking[id] === 1;
+  private kindOf(role: number, s: RespScanner): number {
+    const first = role === ROLE.XREAD ? 1 : role === ROLE.XREADGROUP ? 4 : -1;
+    if (first < 0) return role;
     for (let k = first; k < s.tokenCount; ) {
-      if (tokenIs(s, k, 'block')) return true;
-      if (tokenIs(s, k, 'streams')) return false;
+      if (tokenIs(s, k, 'block')) return ROLE.BLOCKING;
+      if (tokenIs(s, k, 'streams')) return ROLE.PLAIN;
       k += tokenIs(s, k, 'noack') ? 1 : 2;
     }
-    return false;
+    return ROLE.PLAIN;
   }
+}
+
+/** A confirmation's count covers channels and patterns together; shard channels on their own. */
+function clearCounted(subs: Subscriptions, kind: SubscriptionKind): void {
+  if (kind === 'shard') {
+    subs.clear('shard');
+  } else {
+    subs.clear('channel');
+    subs.clear('pattern');
+  }
+}
+
+function replyModeOf(s: RespScanner): 'on' | 'off' | 'skip' | null {
+  return tokenIs(s, 2, 'on') ? 'on' : tokenIs(s, 2, 'off') ? 'off' : tokenIs(s, 2, 'skip') ? 'skip' : null;
+}
+
+function pushKind(s: RespScanner): number {
+  if (tokenIs(s, 0, 'message')) return PUSH_MESSAGE;
+  if (tokenIs(s, 0, 'pmessage')) return PUSH_PMESSAGE;
+  if (tokenIs(s, 0, 'smessage')) return PUSH_SMESSAGE;
+  if (tokenIs(s, 0, 'invalidate')) return PUSH_INVALIDATE;
+  return PUSH_OTHER;
 }
 
 /** MONITOR lines start with the time in seconds: "+1700000000.123456 [0 127.0.0.1:5000] ...". */

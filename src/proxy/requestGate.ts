@@ -12,7 +12,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { encodeCommand } from '../resp/commandCodec.js';
-import type { CommandIndex } from '../resp/commandIndex.js';
+import { ROLE, TRAITS } from '../resp/commandTraits.js';
 import type { CommandPolicy } from './commandPolicy.js';
 
 export type Verdict =
@@ -30,24 +30,10 @@ const HELLO_NOAUTH = Buffer.from(
   '-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n',
 );
 
-export interface GateIds {
-  readonly auth: number;
-  readonly hello: number;
-  readonly quit: number;
-  readonly reset: number;
-  readonly exec: number;
-}
-
-export function gateIds(index: CommandIndex): GateIds {
-  return { auth: index.idOf('auth'), hello: index.idOf('hello'), quit: index.idOf('quit'), reset: index.idOf('reset'), exec: index.idOf('exec') };
-}
-
 export class RequestGate {
   private authenticated: boolean;
 
   constructor(
-    private readonly index: CommandIndex,
-    private readonly ids: GateIds,
     private readonly policy: CommandPolicy | null,
     /** The password clients must give, or null. */
     private readonly requirepass: Buffer | null,
@@ -57,9 +43,9 @@ export class RequestGate {
 
   /** At the command name: 'wait' means the whole frame is needed to decide. */
   early(id: number): Verdict | 'wait' {
-    if (this.requirepass !== null && (id === this.ids.auth || id === this.ids.hello)) return 'wait';
+    if (this.requirepass !== null && isAuthOrHello(id)) return 'wait';
     // A policy may treat CONFIG GET and CONFIG SET differently: wait for the subcommand.
-    if (this.policy !== null && this.index.hasSubcommands(id) && this.authenticated) return 'wait';
+    if (this.policy !== null && TRAITS.hasSubcommands(id) && this.authenticated) return 'wait';
     return this.decide(id, null);
   }
 
@@ -70,13 +56,13 @@ export class RequestGate {
 
   /** Whether `final` needs the frame's arguments. */
   needsArgs(id: number): boolean {
-    return this.requirepass !== null && (id === this.ids.auth || id === this.ids.hello);
+    return this.requirepass !== null && isAuthOrHello(id);
   }
 
   private decide(id: number, args: Buffer[] | null): Verdict {
     const v = this.decideFor(id, args);
     // Redis's rejectCommand() answers a refused EXEC as the transaction's abort.
-    if (v.kind === 'local' && v.reason !== null && id === this.ids.exec) {
+    if (v.kind === 'local' && v.reason !== null && TRAITS.role[id] === ROLE.EXEC) {
       const text = v.reply.toString('latin1', 1).replace(/\r\n$/, '');
       return { ...v, reply: Buffer.from(`-EXECABORT Transaction discarded because of: ${text}\r\n`) };
     }
@@ -84,18 +70,19 @@ export class RequestGate {
   }
 
   private decideFor(id: number, args: Buffer[] | null): Verdict {
+    const role = TRAITS.role[id];
     if (this.requirepass !== null) {
-      if (id === this.ids.auth) return this.auth(args);
-      if (id === this.ids.hello) return this.hello(args);
-      if (id === this.ids.reset) {
+      if (role === ROLE.AUTH) return this.auth(args);
+      if (role === ROLE.HELLO) return this.hello(args);
+      if (role === ROLE.RESET) {
         // Redis's RESET authenticates the connection as the default user again: with a password, that is no one.
         this.authenticated = false;
         return FORWARD;
       }
-      if (!this.authenticated && id !== this.ids.quit) return { kind: 'local', reply: NOAUTH, reason: 'noauth' };
+      if (!this.authenticated && role !== ROLE.QUIT) return { kind: 'local', reply: NOAUTH, reason: 'noauth' };
     }
     if (this.policy !== null && !this.policy.allows(id)) {
-      const name = this.index.names[id]!;
+      const name = TRAITS.names[id]!;
       const reply = Buffer.from(
         `-NOPERM this ambassador does not allow the '${name}' command (${this.policy.spec.source})\r\n`,
       );
@@ -140,6 +127,11 @@ export class RequestGate {
     if (ok) this.authenticated = true;
     return ok;
   }
+}
+
+function isAuthOrHello(id: number): boolean {
+  const role = TRAITS.role[id];
+  return role === ROLE.AUTH || role === ROLE.HELLO;
 }
 
 /** Compares digests, so the time taken says nothing about the password's length or content. */

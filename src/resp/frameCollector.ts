@@ -3,7 +3,8 @@
  * conversations with an upstream (health probes, INFO), never for relayed traffic, where frames
  * are only watched going by.
  */
-import { RespScanner, type ScannerLimits } from './scanner.js';
+import type { Limits } from '../config/settings.js';
+import { RespScanner } from './scanner.js';
 
 export type FrameHandler = (scanner: RespScanner, bytes: Buffer) => void;
 
@@ -13,7 +14,7 @@ export class FrameCollector {
   private chunk: Buffer | null = null;
   private start = 0;
 
-  constructor(onFrame: FrameHandler, onProtocolError: (message: string) => void, limits?: ScannerLimits) {
+  constructor(onFrame: FrameHandler, onProtocolError: (message: string) => void, limits?: Limits) {
     this.scanner = new RespScanner(
       'reply',
       {
@@ -26,7 +27,7 @@ export class FrameCollector {
         },
         onProtocolError: (message) => onProtocolError(message),
       },
-      limits,
+      limits === undefined ? {} : { limits },
     );
   }
 

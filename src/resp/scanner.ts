@@ -14,6 +14,7 @@
  *   Attributes (|) are folded into the value that follows them, as RESP3 specifies.
  */
 
+import { REDIS_DEFAULT_LIMITS, type Limits } from '../config/settings.js';
 import { splitInlineArgs } from './inlineArgs.js';
 
 /** How many leading elements of a frame are captured as tokens. */
@@ -26,29 +27,23 @@ export const TOKEN_NULL = -1;
 /** tokenLength value for an element that is itself an aggregate. */
 export const TOKEN_AGGREGATE = -2;
 
-export interface ScannerLimits {
-  /** proto-max-bulk-len: largest bulk string a client may send. */
-  readonly maxBulkLength: number;
-  /** Largest element count of a client's multibulk request. */
-  readonly maxMultibulkLength: number;
-  /** PROTO_INLINE_MAX_SIZE: longest inline command line, and longest length line. */
-  readonly maxInlineLength: number;
-  /**
-   * Deepest nesting accepted in replies. Redis itself sets no bound on what it sends (a Lua table
-   * that contains itself comes back ~8000 levels deep), so a proxy must not invent a small one:
-   * the default is far beyond anything redis-server can produce and only keeps a hostile
-   * upstream from growing the scanner's stack without end (9 bytes of state per level).
-   */
-  readonly maxReplyDepth: number;
+/** Reply-mode capture that depends on the connection: RESP2 pub/sub messages are plain arrays. */
+export interface ArrayCapture {
+  /** Whether the elements of top-level arrays are captured now (read as each reply begins). */
+  readonly captureArrays: boolean;
 }
 
-export const REDIS_DEFAULT_LIMITS: ScannerLimits = {
-  maxBulkLength: 512 * 1024 * 1024,
-  // redis-server 7 refuses only counts above INT_MAX (1048576 was Redis 6's limit).
-  maxMultibulkLength: 2147483647,
-  maxInlineLength: 64 * 1024,
-  maxReplyDepth: 1 << 24,
-};
+export interface ScannerOptions {
+  /** redis-server's own limits by default. */
+  readonly limits?: Limits;
+  /**
+   * Reply mode, for a proxy that only needs what classifies replies: capture the top-level error
+   * (- !) and simple (+) strings and the elements of pushes (>) only, plus the elements of
+   * arrays while `arrays` says so. Without it, everything is captured.
+   */
+  readonly lean?: boolean;
+  readonly arrays?: ArrayCapture;
+}
 
 export interface FrameSink {
   /** A top-level frame ended at `end` (exclusive offset into the chunk being fed). */
@@ -140,13 +135,11 @@ export class RespScanner {
   private isAttribute = new Uint8Array(16);
   // A top-level attribute ended; the value it decorates (the frame proper) has not.
   private awaitingDecorated = false;
-  /**
-   * Reply mode, for a proxy that only needs what classifies replies: capture the top-level
-   * error (- !) and simple (+) strings and the elements of pushes (>) only, plus the elements
-   * of arrays while `captureArrays` is set (RESP2 pub/sub). Off: capture everything.
-   */
-  leanReplies = false;
-  captureArrays = true;
+  private readonly lean: boolean;
+  private readonly arrays: ArrayCapture | null;
+  /** `arrays.captureArrays` as the current reply began. */
+  private captureArrays = true;
+  private readonly limits: Limits;
   // Tokens the current request frame needs (set once its name is known).
   private tokenLimit = MAX_TOKENS;
   // Token currently being captured, or -1, and how many of its bytes were seen.
@@ -164,9 +157,12 @@ export class RespScanner {
   constructor(
     mode: ScannerMode,
     private readonly sink: FrameSink,
-    private readonly limits: ScannerLimits = REDIS_DEFAULT_LIMITS,
+    options: ScannerOptions = {},
   ) {
     this.request = mode === 'request';
+    this.limits = options.limits ?? REDIS_DEFAULT_LIMITS;
+    this.lean = options.lean ?? false;
+    this.arrays = options.arrays ?? null;
   }
 
   get failed(): boolean {
@@ -439,6 +435,7 @@ export class RespScanner {
   }
 
   private startFrame(): void {
+    this.captureArrays = this.arrays === null || this.arrays.captureArrays;
     this.tokenLimit = MAX_TOKENS;
     this.frameType = 0;
     this.frameCount = 0;
@@ -454,11 +451,11 @@ export class RespScanner {
     if (this.depth === 0) {
       if (t === T_ATTRIBUTE) return;
       this.frameType = t;
-      if (!isAggregateType(t) && (!this.leanReplies || t === T_ERROR || t === T_BLOBERR || t === T_SIMPLE)) index = 0;
+      if (!isAggregateType(t) && (!this.lean || t === T_ERROR || t === T_BLOBERR || t === T_SIMPLE)) index = 0;
     } else if (this.depth === 1 && !this.isAttribute[0]) {
       index = this.topElements - this.remaining[0]!;
       if (index >= this.tokenLimit) return;
-      if (this.leanReplies && this.frameType !== T_PUSH && !(this.frameType === T_ARRAY && this.captureArrays)) return;
+      if (this.lean && this.frameType !== T_PUSH && !(this.frameType === T_ARRAY && this.captureArrays)) return;
     }
     if (index < 0 || index >= MAX_TOKENS) return;
     this.tokenCount = index + 1;

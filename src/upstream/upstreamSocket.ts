@@ -6,14 +6,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { UpstreamAddress } from '../config/address.js';
-
-export interface TlsSettings {
-  readonly ca: Buffer | null;
-  readonly cert: Buffer | null;
-  readonly key: Buffer | null;
-  readonly servername: string | null;
-  readonly verify: boolean;
-}
+import type { TlsSettings } from '../config/settings.js';
 
 /** `ready` runs once the connection can carry commands (after the TLS handshake for TLS). */
 export function openUpstream(addr: UpstreamAddress, settings: TlsSettings | null, keepaliveMs: number, ready: () => void): net.Socket {

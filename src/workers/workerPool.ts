@@ -7,15 +7,18 @@
  * passes the signal on and exits once every worker has drained.
  */
 import cluster, { type Worker } from 'node:cluster';
-import client from 'prom-client';
-import type { AmbassadorConfig } from '../config/loadConfig.js';
+import type { AmbassadorConfig } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { AdminServer } from '../admin/adminServer.js';
-import { Ambassador } from '../ambassador.js';
+import { ListenerStats } from '../metrics/listenerStats.js';
+import { aggregatedMetrics } from '../metrics/workerMetrics.js';
+import { TRAITS } from '../resp/commandTraits.js';
+import type { Runtime } from '../runtime.js';
+import { upstreamAuth } from '../upstream/upstreamAuth.js';
+import { UpstreamProbes } from '../upstream/upstreamProbes.js';
 
-export class WorkerPool {
-  private readonly aggregator = new client.AggregatorRegistry();
-  private readonly probes: Ambassador;
+export class WorkerPool implements Runtime {
+  private readonly probes: UpstreamProbes;
   private admin: AdminServer | null = null;
   private stopping = false;
 
@@ -23,7 +26,9 @@ export class WorkerPool {
     private readonly config: AmbassadorConfig,
     private readonly log: Logger,
   ) {
-    this.probes = new Ambassador(config, log.child({ role: 'primary' }));
+    // Its own probes only feed /readyz; the counters they keep are the workers' to publish.
+    const primary = log.child({ role: 'primary' });
+    this.probes = new UpstreamProbes(config, upstreamAuth(config), (name) => new ListenerStats(name, TRAITS.size), primary, () => {});
   }
 
   async start(): Promise<void> {
@@ -34,10 +39,9 @@ export class WorkerPool {
       this.log.error('worker exited; starting another', { worker: id, code, signal });
       this.fork(id);
     });
-    this.probes.startProbes();
+    this.probes.start();
     if (this.config.admin) {
-      const source = { contentType: this.aggregator.contentType, metrics: () => this.aggregator.clusterMetrics() };
-      this.admin = new AdminServer(source, this.probes, this.log);
+      this.admin = new AdminServer(aggregatedMetrics(), this.probes, this.log);
       await this.admin.listen(this.config.admin);
       this.log.info('admin listening', { address: `${this.config.admin.host}:${this.admin.port}`, workers: this.config.workers });
     }
@@ -46,7 +50,7 @@ export class WorkerPool {
   /** Passes the stop on to every worker and resolves when all have exited (or the timeout passed). */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.probes.stopProbes();
+    this.probes.stop();
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     const exited = workers.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
     for (const w of workers) w.process.kill('SIGTERM');
@@ -60,11 +64,4 @@ export class WorkerPool {
     const worker = cluster.fork({ AMBASSADOR_WORKER_ID: String(id) }) as Worker & { workerId?: number };
     worker.workerId = id;
   }
-}
-
-/** In a worker: let the primary's AggregatorRegistry collect this process's registry. */
-export function reportToPrimary(registry: client.Registry): void {
-  client.AggregatorRegistry.setRegistries([registry]);
-  // Constructing one installs the worker's side of the metrics request/response.
-  new client.AggregatorRegistry();
 }

@@ -5,7 +5,8 @@
  */
 import type net from 'node:net';
 import type { UpstreamAddress } from '../config/address.js';
-import { openUpstream, type TlsSettings } from './upstreamSocket.js';
+import { openUpstream } from './upstreamSocket.js';
+import type { TlsSettings } from '../config/settings.js';
 
 export interface ConnectOptions {
   readonly timeoutMs: number;
@@ -80,7 +81,7 @@ export function connectUpstream(
 
   const retryOrGiveUp = (err: Error): void => {
     const elapsed = Date.now() - started;
-    const delay = Math.min(1000, 50 * 2 ** (attempts - 1));
+    const delay = backoffDelay(attempts);
     if (elapsed + delay >= opts.windowMs) {
       done(new UpstreamUnreachable(lastUrl, attempts, elapsed, err), null, null);
       return;
@@ -96,6 +97,11 @@ export function connectUpstream(
       if (socket && socket.connecting) socket.destroy();
     },
   };
+}
+
+/** Milliseconds to wait after the `attempt`-th failed attempt (1-based): 50 ms doubling, at most 1 s. */
+export function backoffDelay(attempt: number): number {
+  return Math.min(1000, 50 * 2 ** (attempt - 1));
 }
 
 function describe(err: Error): string {

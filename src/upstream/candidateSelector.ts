@@ -1,9 +1,8 @@
 import type { UpstreamAddress } from '../config/address.js';
 import type { Logger } from '../log/logger.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
-import { HealthCheck, type HealthOptions } from '../proxy/healthCheck.js';
-import { statusOf } from './staticSelector.js';
-import type { MasterChange, UpstreamSelector, UpstreamStatus } from './upstreamSelector.js';
+import { HealthCheck, type HealthOptions } from './healthCheck.js';
+import { statusOf, type MasterChange, type UpstreamSelector, type UpstreamStatus } from './upstreamSelector.js';
 
 /**
  * An ordered candidate list (`tcp://a:6379,tcp://b:6379`): every candidate is probed with ROLE

@@ -1,8 +1,8 @@
 import type { UpstreamAddress } from '../config/address.js';
 import type { Logger } from '../log/logger.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
-import { HealthCheck, type HealthOptions } from '../proxy/healthCheck.js';
-import type { UpstreamSelector, UpstreamStatus } from './upstreamSelector.js';
+import { HealthCheck, type HealthOptions } from './healthCheck.js';
+import { statusOf, type UpstreamSelector, type UpstreamStatus } from './upstreamSelector.js';
 
 /** The socat case: one fixed upstream. Its PING health check only informs /readyz and the gauge. */
 export class StaticSelector implements UpstreamSelector {
@@ -45,10 +45,4 @@ export class StaticSelector implements UpstreamSelector {
   healthOf(url: string): HealthCheck | null {
     return url === this.upstream.url ? this.check : null;
   }
-}
-
-export function statusOf(check: HealthCheck): UpstreamStatus {
-  return check.up
-    ? { upstream: check.upstream.url, up: true, ...(check.role !== 'unknown' ? { role: check.role } : {}) }
-    : { upstream: check.upstream.url, up: false, error: check.lastError };
 }

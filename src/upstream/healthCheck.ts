@@ -16,7 +16,8 @@ import { FrameCollector, bulkText } from '../resp/frameCollector.js';
 import { errorWord, tokenIs, tokenStartsWith } from '../resp/frameView.js';
 import { RESP_TYPE, type RespScanner } from '../resp/scanner.js';
 import { queryUpstream } from './upstreamQuery.js';
-import { openUpstream, type TlsSettings } from './upstreamSocket.js';
+import { openUpstream } from './upstreamSocket.js';
+import type { TlsSettings } from '../config/settings.js';
 
 const PING = encodeCommand(['PING']);
 const ROLE = encodeCommand(['ROLE']);

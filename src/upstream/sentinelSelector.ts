@@ -11,12 +11,11 @@
 // ioredis is loaded only when a Sentinel listener starts: it costs ~22 MB of memory otherwise unused.
 import type { Redis } from 'ioredis';
 import { formatUpstream, type HostPort, type UpstreamAddress } from '../config/address.js';
-import type { SentinelSpec } from '../config/listenerContract.js';
+import type { SentinelSpec } from '../config/listenerSpec.js';
 import type { Logger } from '../log/logger.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
-import { HealthCheck, type HealthOptions } from '../proxy/healthCheck.js';
-import { statusOf } from './staticSelector.js';
-import type { MasterChange, UpstreamSelector, UpstreamStatus } from './upstreamSelector.js';
+import { HealthCheck, type HealthOptions } from './healthCheck.js';
+import { statusOf, type MasterChange, type UpstreamSelector, type UpstreamStatus } from './upstreamSelector.js';
 
 interface SentinelLink {
   readonly addr: HostPort;

@@ -6,7 +6,7 @@
  * None of them ever promotes a server: they only follow what the servers or Sentinel say.
  */
 import type { UpstreamAddress } from '../config/address.js';
-import type { HealthCheck } from '../proxy/healthCheck.js';
+import type { HealthCheck } from './healthCheck.js';
 
 export interface UpstreamStatus {
   readonly upstream: string;
@@ -30,4 +30,11 @@ export interface UpstreamSelector {
   status(): UpstreamStatus[];
   /** The health check probing `url`, if this selector probes it. */
   healthOf(url: string): HealthCheck | null;
+}
+
+/** What /readyz says of one probed upstream. */
+export function statusOf(check: HealthCheck): UpstreamStatus {
+  return check.up
+    ? { upstream: check.upstream.url, up: true, ...(check.role !== 'unknown' ? { role: check.role } : {}) }
+    : { upstream: check.upstream.url, up: false, error: check.lastError };
 }

@@ -7,7 +7,8 @@ import { FrameCollector } from '../resp/frameCollector.js';
 import { errorWord } from '../resp/frameView.js';
 import { RESP_TYPE } from '../resp/scanner.js';
 import type { UpstreamAddress } from '../config/address.js';
-import { openUpstream, type TlsSettings } from './upstreamSocket.js';
+import { openUpstream } from './upstreamSocket.js';
+import type { TlsSettings } from '../config/settings.js';
 
 export interface QueryReply {
   /** The first word of an error reply ("NOAUTH"), or null when the reply is not an error. */

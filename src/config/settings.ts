@@ -1,0 +1,103 @@
+/**
+ * The shape of a validated configuration and its value types. Everything after loadConfig trusts
+ * these; nothing here imports runtime code, so any part of the ambassador may depend on it.
+ */
+import type { HostPort } from './address.js';
+import type { ListenerSpec } from './listenerSpec.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** What the request and reply scanners accept (redis-server's own limits by default). */
+export interface Limits {
+  /** proto-max-bulk-len: largest bulk string a client may send. */
+  readonly maxBulkLength: number;
+  /** Largest element count of a client's multibulk request. */
+  readonly maxMultibulkLength: number;
+  /** PROTO_INLINE_MAX_SIZE: longest inline command line, and longest length line. */
+  readonly maxInlineLength: number;
+  /**
+   * Deepest nesting accepted in replies. Redis itself sets no bound on what it sends (a Lua table
+   * that contains itself comes back ~8000 levels deep), so a proxy must not invent a small one:
+   * the default is far beyond anything redis-server can produce and only keeps a hostile
+   * upstream from growing the scanner's stack without end (9 bytes of state per level).
+   */
+  readonly maxReplyDepth: number;
+}
+
+export const REDIS_DEFAULT_LIMITS: Limits = {
+  maxBulkLength: 512 * 1024 * 1024,
+  // redis-server 7 refuses only counts above INT_MAX (1048576 was Redis 6's limit).
+  maxMultibulkLength: 2147483647,
+  maxInlineLength: 64 * 1024,
+  maxReplyDepth: 1 << 24,
+};
+
+/** TLS toward rediss:// and tls:// upstreams. */
+export interface TlsSettings {
+  readonly ca: Buffer | null;
+  readonly cert: Buffer | null;
+  readonly key: Buffer | null;
+  readonly servername: string | null;
+  readonly verify: boolean;
+}
+
+/** AMBASSADOR_DENY_COMMANDS / AMBASSADOR_ALLOW_COMMANDS. */
+export interface PolicySpec {
+  readonly mode: 'deny' | 'allow';
+  /** Lower-case command names (`config`, `config|set`), each checked against the command table. */
+  readonly names: readonly string[];
+  /** The variable it came from, named in the refusal. */
+  readonly source: string;
+}
+
+export interface UpstreamCredentials {
+  /** ACL user, or null for AUTH <password> (the default user). */
+  readonly username: string | null;
+  readonly password: Buffer;
+}
+
+/** What a client sees when its upstream connection is lost: kept open and moved, or closed (socat). */
+export type UpstreamLoss = 'reconnect' | 'close';
+
+export interface AmbassadorConfig {
+  readonly listeners: readonly ListenerSpec[];
+  /** Address the listeners bind; null means every interface, IPv6 and IPv4. */
+  readonly bindHost: string | null;
+  /** Admin HTTP endpoint, or null when turned off. */
+  readonly admin: HostPort | null;
+  readonly logLevel: LogLevel;
+  readonly metrics: boolean;
+  readonly connectTimeoutMs: number;
+  readonly connectWindowMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly maxPendingCommands: number;
+  readonly healthIntervalMs: number;
+  readonly healthTimeoutMs: number;
+  readonly healthFailures: number;
+  readonly onUpstreamLoss: UpstreamLoss;
+  /** How long commands wait for an upstream while none is available. */
+  readonly unavailableWaitMs: number;
+  readonly sentinelPollMs: number;
+  /** Processes carrying traffic; above 1 a primary forks them and aggregates their metrics. */
+  readonly workers: number;
+  readonly limits: Limits;
+  /** Clients beyond this many get -ERR max number of clients reached, as from Redis. */
+  readonly maxClients: number;
+  /** Close a client idle this long (0: never), like Redis's timeout. */
+  readonly idleTimeoutMs: number;
+  /** TCP keepalive probe delay on both sides (0: off), like Redis's tcp-keepalive. */
+  readonly tcpKeepaliveMs: number;
+  /** The password clients must AUTH with before anything else, or null. Never logged. */
+  readonly requirepass: Buffer | null;
+  /** The ambassador authenticates every upstream connection itself with these, or null. Never logged. */
+  readonly upstreamCredentials: UpstreamCredentials | null;
+  readonly policy: PolicySpec | null;
+  /** For rediss:// / tls:// upstreams. */
+  readonly tls: TlsSettings;
+  /** Sentinel-named masters are reached with TLS. */
+  readonly tlsMasters: boolean;
+  /** Remarks for the log once it exists (e.g. ignored _ENV_ copies). */
+  readonly notes: readonly string[];
+}

@@ -1,0 +1,31 @@
+/** What every session of one listener shares: its name, log, counters and settings. */
+import type { Limits, UpstreamLoss } from '../config/settings.js';
+import type { Logger } from '../log/logger.js';
+import type { ListenerStats } from '../metrics/listenerStats.js';
+
+export interface SessionSettings {
+  readonly limits: Limits;
+  /** Commands in flight per client before reading from it pauses. */
+  readonly maxPendingCommands: number;
+  /** Close clients idle this long (0: never); pub/sub clients and blocked commands are not idle. */
+  readonly idleTimeoutMs: number;
+  readonly tcpKeepaliveMs: number;
+  readonly onUpstreamLoss: UpstreamLoss;
+  /** How long a new client's first upstream connection is retried. */
+  readonly connectWindowMs: number;
+  /** After a loss, how long commands wait for an upstream. */
+  readonly unavailableWaitMs: number;
+}
+
+export interface ListenerRuntime {
+  /** The `listener` label: `redis:6379`. */
+  readonly name: string;
+  readonly log: Logger;
+  /** Connection-level counters; always kept. */
+  readonly stats: ListenerStats;
+  /** Per-command counting (commands, latency, errors, bytes); off with AMBASSADOR_METRICS=off. */
+  readonly perCommand: boolean;
+  readonly settings: SessionSettings;
+  /** The ambassador's own AUTH for every upstream connection, or null. */
+  readonly upstreamAuth: Buffer | null;
+}

@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { AmbassadorProcess } from '../support/ambassadorProcess.js';
 import { freePort } from '../support/freePort.js';
 import type { RedisServer } from '../support/redisServer.js';
-import { eventNamesSince, eventsSince, logMark, SERVER_CLOSE_EVENT } from '../support/sessionCloses.js';
+import { CLOSED_BY_SERVER, DISCONNECTS_METRIC, eventNamesSince, eventsSince, logMark, LOST, SERVER_CLOSE_EVENT } from '../support/sessionCloses.js';
 import {
   Conn,
   direct,
@@ -93,6 +93,7 @@ async function expectClosedLikeRedis(s: Stack, c: Conn, mark: number, what: stri
     () => `${what}: a log line matching ${SERVER_CLOSE_EVENT} (see test/support/sessionCloses.ts); logged: ${JSON.stringify(eventNamesSince(s.amb, mark))}`,
     5000,
   );
+  expect(await s.amb.metric(DISCONNECTS_METRIC, CLOSED_BY_SERVER), `${DISCONNECTS_METRIC}{cause="closed_by_server"}`).toBeGreaterThanOrEqual(1);
 }
 
 /** The ambassador still serves new clients. */
@@ -111,6 +112,8 @@ async function expectSurvived(s: Stack, c: Conn, mark: number): Promise<void> {
   expect(plain(onNew!), 'the command ran on the new server').toBe('yes');
   expect(s.amb.logs().slice(mark).some((l) => l.event === 'upstream reconnected')).toBe(true);
   expect(eventsSince(s.amb, mark, SERVER_CLOSE_EVENT), 'a failure logged as a close Redis meant').toEqual([]);
+  expect(await s.amb.metric(DISCONNECTS_METRIC, CLOSED_BY_SERVER)).toBe(0);
+  expect(await s.amb.metric(DISCONNECTS_METRIC, LOST)).toBeGreaterThanOrEqual(1);
 }
 
 describe('closes Redis meant are passed on', () => {

@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { AmbassadorProcess } from '../support/ambassadorProcess.js';
 import { freePort } from '../support/freePort.js';
 import type { RedisServer } from '../support/redisServer.js';
-import { eventNamesSince, eventsSince, logMark, REPLAY_FAILED_EVENT, SERVER_CLOSE_EVENT } from '../support/sessionCloses.js';
+import { eventNamesSince, eventsSince, logMark, REPLAY_FAILED_EVENT, REPLAY_FAILURES_METRIC, SERVER_CLOSE_EVENT } from '../support/sessionCloses.js';
 import {
   Conn,
   direct,
@@ -99,6 +99,7 @@ async function expectClosedForFailedReplay(s: Stack, c: Conn, mark: number, what
     () => `${what}: a log line matching ${REPLAY_FAILED_EVENT} (see test/support/sessionCloses.ts); logged: ${JSON.stringify(eventNamesSince(s.amb, mark))}`,
     5000,
   );
+  expect(await s.amb.metric(REPLAY_FAILURES_METRIC), REPLAY_FAILURES_METRIC).toBeGreaterThanOrEqual(1);
 }
 
 describe('the issue: a limited ACL user must never become default', () => {
@@ -226,5 +227,6 @@ describe('control: a replay that succeeds', () => {
     expect(via.closed).toBe(false);
     expect(s.amb.logs().slice(mark).some((l) => l.event === 'upstream reconnected')).toBe(true);
     expect(eventsSince(s.amb, mark, REPLAY_FAILED_EVENT)).toEqual([]);
+    expect(await s.amb.metric(REPLAY_FAILURES_METRIC)).toBe(0);
   });
 });

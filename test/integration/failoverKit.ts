@@ -129,6 +129,10 @@ export class Conn {
   readonly frames: Frame[] = [];
   closed = false;
   closedAt = 0;
+  /** The peer ended the stream with a FIN (an orderly close, what Redis does on CLIENT KILL). */
+  ended = false;
+  /** The socket error, if the connection ended with one (ECONNRESET: the peer reset it). */
+  error: NodeJS.ErrnoException | null = null;
   private buf: Buffer = Buffer.alloc(0);
   private nextReply = 0;
   private readonly wake = new Set<() => void>();
@@ -147,7 +151,8 @@ export class Conn {
       this.buf = this.buf.subarray(off);
       this.notify();
     });
-    socket.on('error', () => {});
+    socket.on('end', () => (this.ended = true));
+    socket.on('error', (e: NodeJS.ErrnoException) => (this.error = e));
     socket.on('close', () => {
       this.closed = true;
       this.closedAt = now();
@@ -392,6 +397,12 @@ export class Procs {
 
 export async function startTrackedRedis(procs: Procs, args: string[] = [], port?: number): Promise<RedisServer> {
   return procs.track(await startRedis(args, port));
+}
+
+/** Stops redis (SIGTERM, or SIGKILL) and starts a new one on the same port with `args` (which may differ). */
+export async function restartTrackedRedis(procs: Procs, redis: RedisServer, args: string[] = [], signal: NodeJS.Signals = 'SIGKILL'): Promise<RedisServer> {
+  await redis.stop(signal);
+  return startTrackedRedis(procs, args, redis.port);
 }
 
 // --- Sentinel -----------------------------------------------------------------------------

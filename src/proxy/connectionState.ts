@@ -53,11 +53,6 @@ export class ConnectionState {
     return this.subscriptions.count > 0;
   }
 
-  /** RESP2 has no push type: while subscribed, messages and confirmations are plain arrays. */
-  get captureArrays(): boolean {
-    return this.protocol === 2 && this.subscriptions.count > 0;
-  }
-
   /** Effects as a command is sent outside MULTI (WATCH is connection state from the moment it is sent). */
   onSent(role: number): void {
     if (role === ROLE.WATCH) this.watching = true;

@@ -19,7 +19,7 @@
  */
 import { ROLE, TRAITS } from '../resp/commandTraits.js';
 import { errorWord, tokenInteger, tokenIs } from '../resp/frameView.js';
-import { RESP_TYPE, type RespScanner } from '../resp/scanner.js';
+import { RESP_TYPE, type ArrayCapture, type RespScanner } from '../resp/scanner.js';
 import { ERROR_CODES, PUSH_KINDS } from '../metrics/metricTable.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
 import type { ConnectionState } from './connectionState.js';
@@ -56,7 +56,7 @@ function isUnsubscribe(role: number): boolean {
   return role === ROLE.UNSUBSCRIBE || role === ROLE.PUNSUBSCRIBE || role === ROLE.SUNSUBSCRIBE;
 }
 
-export class ReplyMatcher {
+export class ReplyMatcher implements ArrayCapture {
   private readonly queue = new PendingQueue();
 
   constructor(
@@ -89,6 +89,14 @@ export class ReplyMatcher {
 
   get localPending(): boolean {
     return this.queue.localCount > 0;
+  }
+
+  /**
+   * RESP2 has no push type: pub/sub confirmations and messages are plain arrays, whose words are
+   * read while the connection is subscribed or a subscribe-family command is being answered.
+   */
+  get captureArrays(): boolean {
+    return this.state.protocol === 2 && (this.state.subscribed || (this.queue.length > 0 && isSubscribeFamily(this.queue.headKind)));
   }
 
   /** Commands restoring the connection whose replies are still due. */

@@ -140,7 +140,7 @@ export class ReplyPath {
         },
         onProtocolError: (message, goodEnd) => this.onProtocolError(message, goodEnd),
       },
-      { limits: this.runtime.settings.limits, lean: true, arrays: this.state },
+      { limits: this.runtime.settings.limits, lean: true, arrays: this.matcher },
     );
   }
 

@@ -68,6 +68,32 @@ async function expectNewClientWorks(s: Stack): Promise<void> {
   c.close();
 }
 
+/** A client through the ambassador, then one direct to Redis, each answered a PING. */
+async function pingedClients(s: Stack): Promise<{ via: RawClient; ref: RawClient }> {
+  const via = await openClient(cleanup, s.port);
+  expect(plain(await via.call(['PING']))).toBe('PONG');
+  const ref = await openClient(cleanup, s.redis.port);
+  expect(plain(await ref.call(['PING']))).toBe('PONG');
+  return { via, ref };
+}
+
+/**
+ * A stack whose Redis drops a pub/sub client once 64 KB wait for it, and two subscribers to
+ * `channel`, confirmed: one through the ambassador, one direct.
+ */
+async function subscribersUnderOutputLimit(channel: string): Promise<{ s: Stack; via: RawClient; ref: RawClient }> {
+  const s = await startProbedStack(cleanup);
+  const [ok] = await direct(s.redis.port, ['CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 64kb 32kb 1']);
+  expect(plain(ok!)).toBe('OK');
+  const via = await openClient(cleanup, s.port);
+  const ref = await openClient(cleanup, s.redis.port);
+  for (const c of [via, ref]) {
+    c.send('SUBSCRIBE', channel);
+    await c.until(() => c.frames.length >= 1, 'the subscribe confirmation');
+  }
+  return { s, via, ref };
+}
+
 /** A failure, not a decision: the client stayed, was reconnected, and no close-by-Redis was logged. */
 async function expectSurvived(s: Stack, c: RawClient, mark: number): Promise<void> {
   expect(plain(await c.call(['SET', 'after-restart', 'yes']))).toBe('OK');
@@ -114,10 +140,7 @@ describe('closes Redis meant are passed on', () => {
     // Through the ambassador: its upstream connection, the ambassador's health-check connection
     // and a direct bystander are all killed.
     const s = await startProbedStack(cleanup);
-    const via = await openClient(cleanup, s.port);
-    expect(plain(await via.call(['PING']))).toBe('PONG');
-    const ref = await openClient(cleanup, s.redis.port);
-    expect(plain(await ref.call(['PING']))).toBe('PONG');
+    const { via, ref } = await pingedClients(s);
     const mark = logMark(s.amb);
     const count = await via.call(['CLIENT', 'KILL', 'SKIPME', 'no']);
     expect(count.type).toBe('integer');
@@ -164,15 +187,7 @@ describe('closes Redis meant are passed on', () => {
   it('client-output-buffer-limit pubsub, one message over the hard limit: the subscriber is closed, not resubscribed', async () => {
     // Redis drops the subscriber before writing any byte of the message: the stream ends at a
     // frame boundary, so only the rule for closes Redis meant can tell this from a failure.
-    const s = await startProbedStack(cleanup);
-    const [ok] = await direct(s.redis.port, ['CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 64kb 32kb 1']);
-    expect(plain(ok!)).toBe('OK');
-    const via = await openClient(cleanup, s.port);
-    const ref = await openClient(cleanup, s.redis.port);
-    for (const c of [via, ref]) {
-      c.send('SUBSCRIBE', 'big');
-      await c.until(() => c.frames.length >= 1, 'the subscribe confirmation');
-    }
+    const { s, via, ref } = await subscribersUnderOutputLimit('big');
     const mark = logMark(s.amb);
     const [n] = await direct(s.redis.port, ['PUBLISH', 'big', 'x'.repeat(100 * 1024)]);
     expect(plain(n!)).toBe(2);
@@ -185,16 +200,8 @@ describe('closes Redis meant are passed on', () => {
   });
 
   it('client-output-buffer-limit pubsub: a subscriber that stops reading is closed (not resubscribed) and sees EOF', async () => {
-    const s = await startProbedStack(cleanup);
-    const [ok] = await direct(s.redis.port, ['CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 64kb 32kb 1']);
-    expect(plain(ok!)).toBe('OK');
-    const via = await openClient(cleanup, s.port);
-    const ref = await openClient(cleanup, s.redis.port);
-    for (const c of [via, ref]) {
-      c.send('SUBSCRIBE', 'flood');
-      await c.until(() => c.frames.length >= 1, 'the subscribe confirmation');
-      c.socket.pause(); // stops reading: the kernel buffers fill, then Redis's output buffer grows
-    }
+    const { s, via, ref } = await subscribersUnderOutputLimit('flood');
+    for (const c of [via, ref]) c.socket.pause(); // stops reading: the kernel buffers fill, then Redis's output buffer grows
     const mark = logMark(s.amb);
 
     // Publish 8 KB messages (each below the 64 KB hard limit, so Redis writes them to the socket
@@ -241,10 +248,7 @@ describe('failures still reconnect (the control cases)', () => {
 
   it('SHUTDOWN NOSAVE from a direct connection, then redis started again: a failure, the client survives', async () => {
     const s = await startProbedStack(cleanup);
-    const via = await openClient(cleanup, s.port);
-    expect(plain(await via.call(['PING']))).toBe('PONG');
-    const ref = await openClient(cleanup, s.redis.port);
-    expect(plain(await ref.call(['PING']))).toBe('PONG');
+    const { via, ref } = await pingedClients(s);
     const mark = logMark(s.amb);
     const admin = await openClient(cleanup, s.redis.port);
     admin.send('SHUTDOWN', 'NOSAVE');

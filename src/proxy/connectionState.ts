@@ -6,7 +6,7 @@
  */
 import { encodeCommand } from '../resp/commandCodec.js';
 import { ROLE, TRAITS } from '../resp/commandTraits.js';
-import type { ReplayCommand } from './replayCommand.js';
+import type { ReplayCommand } from '../upstream/replayCommand.js';
 import { Subscriptions } from './subscriptions.js';
 
 /** CLIENT REPLY modes. */

@@ -24,7 +24,7 @@ import { ERROR_CODES, PUSH_KINDS } from '../metrics/metricTable.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
 import type { ConnectionState } from './connectionState.js';
 import { OWNER_CLIENT, OWNER_INTERNAL, OWNER_LOCAL, OWNER_REPLAY, PendingQueue } from './pendingQueue.js';
-import type { ReplayCommand } from './replayCommand.js';
+import type { ReplayCommand } from '../upstream/replayCommand.js';
 import { subscriptionKind, type SubscriptionKind, type Subscriptions } from './subscriptions.js';
 
 const PUSH_MESSAGE = PUSH_KINDS.indexOf('message');

@@ -99,6 +99,12 @@ const FNV_PRIME = 0x01000193;
 
 export type ScannerMode = 'request' | 'reply';
 
+/**
+ * One state machine, on purpose (as Envoy's parseSlice and twemproxy's parser are): feed() is a
+ * single loop over the bytes of a chunk, and its registers are plain fields of this class, read
+ * without an indirection on the hot path. test/unit/structure.test.ts lists it as the one
+ * exception to the size rules.
+ */
 export class RespScanner {
   // --- Description of the frame just completed; valid inside FrameSink.onFrame only. ---
   /** Type byte of the top-level value (after any attribute). 0 for an inline command. */

@@ -161,7 +161,7 @@ async function compare(s: Session, pieces: readonly number[] | null): Promise<vo
   expectComplete(s, want, 'direct');
   for (const [conn, proofs] of Object.entries(s.shows ?? {})) {
     const text = want.streams.get(conn)!.toString('latin1');
-    for (const p of proofs) expect(typeof p === 'string' ? text.includes(p) : p.test(text), `direct stream of ${conn} shows ${typeof p === "string" ? JSON.stringify(p) : String(p)}`).toBe(true);
+    for (const p of proofs) expect(typeof p === 'string' ? text.includes(p) : p.test(text), `direct stream of ${conn} shows ${typeof p === 'string' ? JSON.stringify(p) : String(p)}`).toBe(true);
   }
   for (const [conn, n] of Object.entries(s.minBytes ?? {})) expect(want.streams.get(conn)!.length, `bytes on ${conn}`).toBeGreaterThanOrEqual(n);
 

@@ -3,11 +3,15 @@
  * is adding an entry: name, connections, steps (see test/support/sessionScript.ts), and what the
  * direct run must show to prove the session did what it says.
  *
- * Every session is written to be deterministic on one server reset between runs: explicit stream
- * ids instead of `*`, no TIME or RANDOMKEY on a populated keyspace, relative TTLs read with TTL
- * (whole seconds) rather than PTTL, OBJECT IDLETIME and FREQ read inside the same MULTI as the
- * write (no clock tick between them), latency thresholds far above scheduling noise. Multi-
- * connection sessions order their connections by waiting for replies and blocked clients.
+ * Every session is written to be deterministic on one server reset between runs, choosing
+ * commands over normalizing: explicit stream ids instead of `*`, no TIME, RANDOMKEY only where one
+ * key or none can answer, SPOP only on a one-member set, relative TTLs read with TTL (whole
+ * seconds) rather than PTTL, absolute expiries at a fixed date, OBJECT IDLETIME and FREQ read
+ * inside the same MULTI as the write (no clock tick between them), PUBSUB CHANNELS with patterns
+ * that match one channel, latency thresholds far above scheduling noise, no XPENDING detail or
+ * XINFO CONSUMERS (idle milliseconds). Where a reply must name an id or a time, the send names
+ * the entry of differentialExceptions.ts that covers it. Multi-connection sessions order their
+ * connections by waiting for replies and for blocked clients.
  */
 import { pseudoRandomBytes } from '../support/pseudoRandom.js';
 import { cmd, type RespValue } from '../support/resp.js';
@@ -30,7 +34,10 @@ function session(name: string, conns: string[], steps: Step[], more: Omit<Sessio
   return { name, conns, steps, ...more };
 }
 
-/** A single-connection session whose steps are all sends on it. */
+/**
+ * A single-connection session. Each batch's commands go in one pipelined write; a Step inside a
+ * batch (a send that captures a reply, or computes its command from one) goes alone, in order.
+ */
 function solo(name: string, batches: (Buffer | Step)[][], more: Omit<Session, 'name' | 'conns' | 'steps'> = {}): Session {
   return session(
     name,
@@ -139,9 +146,12 @@ export const SESSIONS: Session[] = [
   session('inline commands', ['a'], [
     send('a', 'PING\r\nSET greeting "hello world"\r\nGET greeting\nECHO "tab\\there\\x41"\r\n\r\n   \r\nMSET k1 v1 k2 \'v 2\'\r\nMGET k1 k2\r\nEXISTS k1 k2 nosuch\r\n', { replies: 7 }),
     send('a', [c('SET', 'mixed', 'multibulk'), 'GET mixed\r\n', c('PING'), 'PING inline\r\n']),
+    // `*0` is an empty command: no reply, as an empty inline line.
+    send('a', [c('PING', 'before'), '*0\r\n', c('PING', 'after')], { replies: 2 }),
+    send('a', [`SET wide ${'w'.repeat(60_000)}\r\n`, 'STRLEN wide\r\n']),
     send('a', 'GET "unbalanced\r\n', { replies: 1 }),
     closed('a'),
-  ], { shows: { a: ['$11\r\nhello world', 'tab\there', 'Protocol error: unbalanced quotes'] } }),
+  ], { shows: { a: ['$11\r\nhello world', 'tab\there', ':60000\r\n', '$6\r\nbefore\r\n$5\r\nafter', 'Protocol error: unbalanced quotes'] } }),
 
   solo('RESP3 (HELLO 3) types, DEBUG PROTOCOL, back to RESP2', [
     [
@@ -616,6 +626,7 @@ export const SESSIONS: Session[] = [
     send('sub', c('PUNSUBSCRIBE', 'p.*')),
     send('sub', c('PUNSUBSCRIBE')),
     send('sub', [c('UNSUBSCRIBE'), c('GET', 'x'), c('PING')]),
+    send('sub', [c('SUBSCRIBE', 'c4', 'c5'), c('PING'), 'PING inline\r\n', c('UNSUBSCRIBE', 'c4'), c('UNSUBSCRIBE'), c('ECHO', 'unsubscribed')], { replies: 7 }),
     send('sub', c('SUBSCRIBE', 'c3')),
     send('pub', c('PUBLISH', 'c3', 'last')),
     wait('sub', 1),
@@ -846,6 +857,7 @@ export const SESSIONS: Session[] = [
       c('AUTH', 'alice', 'wrong'),
       c('AUTH', 'bob', 'x'),
       c('AUTH', 'default', 'anything'),
+      c('AUTH', 'onlypassword'),
       c('ACL', 'WHOAMI'),
       c('ACL', 'DELUSER', 'alice', 'bob', 'nosuch'),
       c('ACL', 'GETUSER', 'alice'),
@@ -922,11 +934,16 @@ export const SESSIONS: Session[] = [
     wait('c', 1),
     send('a', [c('BZMPOP', '0.05', 1, 'none', 'MIN'), c('MULTI'), c('BLPOP', 'empty', 0), c('EXEC'), c('LRANGE', 'dst', 0, -1), c('BLPOP', 'x', -1)]),
     send('a', [c('HELLO', 3), c('BLPOP', 'empty', '0.05'), c('BZPOPMAX', 'empty', '0.05')]),
+    // Commands pipelined behind a blocked one wait for it, and are answered after it.
+    send('a', [c('BLPOP', 'q2', 5), c('PING'), c('GET', 'k'), 'ECHO inline\r\n'], { replies: 0 }),
+    blocked(1),
+    send('b', [c('SET', 'k', 'v'), c('RPUSH', 'q2', 'unblocked')]),
+    wait('a', 4),
     send('a', c('BRPOP', 'l9', 5), { replies: 0 }),
     blocked(1),
     send('b', c('LPUSH', 'l9', 'resp3')),
     wait('a', 1),
-  ], { shows: { a: ['*2\r\n$2\r\nl2\r\n$1\r\nx', '$5\r\nfirst', '*-1\r\n', '_\r\n', '-ERR timeout is negative'], c: ['$6\r\nsecond'] } }),
+  ], { shows: { a: ['*2\r\n$2\r\nl2\r\n$1\r\nx', '$9\r\nunblocked\r\n+PONG\r\n$1\r\nv\r\n$6\r\ninline', '$5\r\nfirst', '*-1\r\n', '_\r\n', '-ERR timeout is negative'], c: ['$6\r\nsecond'] } }),
 
   solo('large values: 5 MB SET/GET, APPEND, SETRANGE', [
     [c('SET', 'big', pseudoRandomBytes(5 * 1024 * 1024, 11)), c('GET', 'big'), c('STRLEN', 'big'), c('GETRANGE', 'big', 1_000_000, 1_000_099)],

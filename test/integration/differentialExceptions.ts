@@ -7,8 +7,8 @@
  * MONITOR line's start); `scope: 'reply'` entries apply only inside the replies of a send that
  * names them (sessions say `exceptions: ['clientId']`), and in the direct run such a send fails if
  * its entry matches nothing there (through the ambassador, a miss is left for the byte diff). Streams are latin1 strings (one char a byte). Where a placeholder
- * changes a length-prefixed string, the entry checks the old prefix against the old content and
- * writes the new one, so a wrong length still shows.
+ * changes a length-prefixed string, the entry checks the prefix against the content (so a wrong
+ * length still fails) and writes `<len>` in its place.
  */
 export interface Exception {
   /** Why the field differs between two runs of the same session (one line). */
@@ -21,13 +21,37 @@ export interface Exception {
 /** `$len\r\ncontent\r\n` or RESP3 `=len\r\ntxt:content\r\n`, with the content rewritten. */
 function reprefixed(kind: string, len: string, content: string, rewrite: (content: string) => string): string {
   if (Number(len) !== content.length) throw new Error(`length prefix ${kind}${len} does not match ${content.length} bytes of content ${JSON.stringify(content)}`);
-  const out = rewrite(content);
-  return `${kind}${out.length}\r\n${out}\r\n`;
+  // The prefix was checked against the content; a placeholder keeps a difference in the content
+  // from showing first as a difference in the length.
+  return `${kind}<len>\r\n${rewrite(content)}\r\n`;
 }
 
-function rewriteOrThrow(content: string, pattern: RegExp, replacement: string, what: string): string {
-  if (!pattern.test(content)) throw new Error(`${what}: unexpected layout ${JSON.stringify(content)}`);
-  return content.replace(pattern, replacement);
+/**
+ * The CLIENT INFO fields that vary between two runs, each with the only form its value may take
+ * and why it varies (the rest of the line, qbuf included, must match).
+ */
+const CLIENT_INFO_VARYING: Record<string, { form: RegExp; why: string }> = {
+  id: { form: /^\d+$/, why: 'connection ids are handed out in connection order' },
+  addr: { form: /^127\.0\.0\.1:\d{1,5}$/, why: "the client's port (through the ambassador, its upstream socket's)" },
+  age: { form: /^\d+$/, why: 'whole seconds since connect: a second may tick over in one run only' },
+  idle: { form: /^\d+$/, why: 'whole seconds since the last command, likewise' },
+  'qbuf-free': { form: /^\d+$/, why: 'free space in the query buffer, whose size follows rbs' },
+  rbs: { form: /^\d+$/, why: "the query buffer's size: sized by how the request's bytes arrived, trimmed by the 100 ms client cron" },
+  rbp: { form: /^\d+$/, why: "the query buffer's peak since the 100 ms client cron last reset it" },
+  'tot-mem': { form: /^\d+$/, why: "the connection's memory, the query buffer included" },
+};
+
+function rewriteClientInfo(content: string): string {
+  const seen = new Set<string>();
+  const out = content.replace(/(?<=^(?:txt:)?| )([a-z-]+)=(\S*)/g, (field, name: string, value: string) => {
+    const varying = CLIENT_INFO_VARYING[name];
+    if (!varying) return field;
+    if (!varying.form.test(value) || seen.has(name)) throw new Error(`CLIENT INFO field ${field} is not as expected in ${JSON.stringify(content)}`);
+    seen.add(name);
+    return `${name}=<${name}>`;
+  });
+  if (seen.size !== Object.keys(CLIENT_INFO_VARYING).length) throw new Error(`CLIENT INFO lacks one of ${Object.keys(CLIENT_INFO_VARYING).join(', ')}: ${JSON.stringify(content)}`);
+  return out;
 }
 
 export const EXCEPTIONS = {
@@ -50,13 +74,10 @@ export const EXCEPTIONS = {
     replace: () => ':<id>\r\n',
   },
   clientInfo: {
-    why: "CLIENT INFO names the connection's id, its client port, and its age and idle seconds (a second may tick over in one run only)",
+    why: "CLIENT INFO names the connection's id, port, age and idle seconds, and its query buffer's size and peak, which depend on timing (each field's why: CLIENT_INFO_VARYING)",
     scope: 'reply',
     pattern: /^([$=])(\d+)\r\n((?:txt:)?id=[^\r]*\n)\r\n/,
-    replace: (_m, kind, len, content) =>
-      reprefixed(kind!, len!, content!, (c) =>
-        rewriteOrThrow(c, /^(txt:)?id=\d+ addr=127\.0\.0\.1:\d+ (laddr=\S+ fd=\d+ name=\S* )age=\d+ idle=\d+ /, '$1id=<id> addr=127.0.0.1:<port> $2age=<s> idle=<s> ', 'CLIENT INFO'),
-      ),
+    replace: (_m, kind, len, content) => reprefixed(kind!, len!, content!, rewriteClientInfo),
   },
   slowlogEntry: {
     why: "a SLOWLOG entry carries its id (the counter runs for the server's lifetime; SLOWLOG RESET keeps it), the time it ran and its duration",

@@ -19,8 +19,6 @@ import { blocked, closed, send, wait, type Script, type Step } from '../support/
 
 export interface Session extends Script {
   name: string;
-  /** Why this session must not run with its requests cut into pieces (unset: it runs both ways). */
-  wholeOnly?: string;
   /** Texts each connection's direct stream must contain: proof that the session did what it says. */
   shows?: Record<string, (string | RegExp)[]>;
   /** Bytes each connection's direct stream must at least have. */
@@ -1003,7 +1001,6 @@ export const SESSIONS: Session[] = [
     [c('HELLO', 3)],
     [send('a', c('CLIENT', 'INFO'), { exceptions: ['clientInfo'] })],
   ], {
-    wholeOnly: "CLIENT INFO's rbp is the read buffer's peak use, which depends on how the request's bytes arrived (cut: rbp=0, whole: rbp=16384)",
     shows: { a: ['name=info-conn', 'db=2', 'resp=3'] },
   }),
 

@@ -2,13 +2,15 @@
  * The one table of places where a direct run and a run through the ambassador may legitimately
  * differ. Everything else in differential.test.ts must match byte for byte.
  *
- * Each entry rewrites exactly one field to a placeholder. `scope: 'stream'` entries apply to
- * every stream, so their patterns are anchored on the reply's own structure (a HELLO map key, a
- * MONITOR line's start); `scope: 'reply'` entries apply only inside the replies of a send that
- * names them (sessions say `exceptions: ['clientId']`), and in the direct run such a send fails if
- * its entry matches nothing there (through the ambassador, a miss is left for the byte diff). Streams are latin1 strings (one char a byte). Where a placeholder
- * changes a length-prefixed string, the entry checks the prefix against the content (so a wrong
- * length still fails) and writes `<len>` in its place.
+ * Each entry rewrites only the fields it is about, each to a placeholder, and each field's value
+ * must have the form the entry expects. `scope: 'stream'` entries apply to every stream, so their
+ * patterns are anchored on the reply's own structure (HELLO's proto and id pair, a MONITOR line's
+ * start); `scope: 'reply'` entries apply only inside the replies of a send that names them
+ * (sessions say `exceptions: ['clientId']`), and in the direct run such a send fails if its entry
+ * matches nothing there (through the ambassador, a miss is left for the byte diff to show).
+ * Streams are latin1 strings (one char a byte). Where a placeholder changes a length-prefixed
+ * string, the entry checks the prefix against the content (so a wrong length still fails) and
+ * writes `<len>` in its place.
  */
 export interface Exception {
   /** Why the field differs between two runs of the same session (one line). */
@@ -104,8 +106,6 @@ export const EXCEPTIONS = {
     replace: () => '*2\r\n:<time>\r\n:<ms>\r\n',
   },
 } satisfies Record<string, Exception>;
-
-export type ExceptionName = keyof typeof EXCEPTIONS;
 
 export function exception(name: string): Exception {
   const e = (EXCEPTIONS as Record<string, Exception>)[name];

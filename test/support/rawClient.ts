@@ -1,11 +1,12 @@
 /** A plain TCP client that records every byte it receives, for byte-exact assertions. */
 import net from 'node:net';
-import { parseFrames, type RespValue } from './resp.js';
-import { waitUntil } from './wait.js';
+import { cmd, FrameWalker, parseFrames, type RespValue } from './resp.js';
+import { sleep, waitUntil } from './wait.js';
 
 export class RawClient {
   private chunks: Buffer[] = [];
   private total = 0;
+  private readonly walker = new FrameWalker();
   closed = false;
   error: Error | null = null;
   readonly closedPromise: Promise<void>;
@@ -68,6 +69,64 @@ export class RawClient {
       what: () => `${n} replies; got ${this.replies().length}: ${JSON.stringify(this.text().slice(0, 400))}`,
     });
     return this.replies();
+  }
+
+  /**
+   * Offset just past each complete reply frame received so far. Unlike replies(), it never
+   * decodes, so it copes with replies nested deeper than the JavaScript stack and is cheap to ask
+   * after every chunk of a large reply.
+   */
+  frameEnds(): readonly number[] {
+    // Joining the chunks of a multi-megabyte reply after each one would copy it over and over.
+    if (this.total < this.walker.needed) return this.walker.ends;
+    return this.walker.walk(this.received());
+  }
+
+  /** Resolves once `n` complete frames have arrived; rejects at once if the peer closes first. */
+  waitForFrames(n: number, timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const describe = () => `${n} reply frames; got ${this.frameEnds().length} in ${this.total} bytes, ending ${JSON.stringify(this.text().slice(-200))}`;
+      const check = () => {
+        if (this.frameEnds().length >= n) finish();
+        else if (this.closed) finish(new Error(`connection closed while waiting for ${describe()}`));
+      };
+      const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`)), timeoutMs);
+      const finish = (err?: Error) => {
+        clearTimeout(timer);
+        this.socket.off('data', check);
+        this.socket.off('close', check);
+        if (err) reject(err);
+        else resolve();
+      };
+      // Registered after the constructor's listeners, so the chunk is already recorded.
+      this.socket.on('data', check);
+      this.socket.on('close', check);
+      check();
+    });
+  }
+
+  /** Sends one command and resolves with its decoded reply (for a connection used only this way). */
+  async request(...args: (string | number | Buffer)[]): Promise<RespValue> {
+    const k = this.frameEnds().length;
+    await this.write(cmd(...args));
+    await this.waitForFrames(k + 1);
+    const ends = this.frameEnds();
+    return parseFrames(this.received().subarray(k === 0 ? 0 : ends[k - 1], ends[k])).values[0]!;
+  }
+
+  /**
+   * Writes `data` cut into pieces of the given sizes, cycling through them, each its own write
+   * (with a pause now and then, so the pieces reach the peer as separate segments).
+   */
+  async writeInPieces(data: Buffer, pieces: readonly number[]): Promise<void> {
+    let at = 0;
+    let k = 0;
+    while (at < data.length) {
+      const n = pieces[k++ % pieces.length]!;
+      await this.write(data.subarray(at, at + n));
+      at += n;
+      if (k % 8 === 0) await sleep(1);
+    }
   }
 
   async waitClosed(timeoutMs = 10_000): Promise<void> {

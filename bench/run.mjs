@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hwmKb, installCleanup, loadavg, Resp, sh, sleep, stop, systemCpu } from './lib/procs.mjs';
-import { TARGETS, ambassadorAvailable, cliPath, repoRoot, setCliPath, startRedis, startTarget, stopTarget } from './lib/targets.mjs';
+import { TARGETS, ambassadorAvailable, cliPath, repoRoot, setBaseCliPath, setCliPath, startRedis, startTarget, stopTarget } from './lib/targets.mjs';
 import { CONDS, TESTS, guessRate, planN, runTest } from './lib/rb.mjs';
 import { backpressureTest, idleClientsTest } from './lib/memory.mjs';
 import { socatDiagnosis } from './lib/socatdiag.mjs';
@@ -27,6 +27,8 @@ const HELP = `usage: node bench/run.mjs [options]   (npm run bench -- [options])
   --other-max C        repeat a run during which other processes used more than C cores (default 0.5)
   --retry-share F      at most F × the number of runs are repeated that way (default 0.15; quick 0)
   --cli PATH           the ambassador entry to run (default dist/cli.js; env BENCH_CLI)
+  --base-cli PATH      a second build (e.g. of the commit before a change) as target amb-base,
+                       interleaved with the others for before/after ratios (env BENCH_BASE_CLI)
   --no-memory          skip the idle-clients and backpressure memory tests
   --no-socat-diag      skip the socat investigation
   --out DIR            output directory (default bench/results, quick: bench/results/quick)
@@ -46,6 +48,7 @@ function parseArgs(argv) {
     else if (a === '--tests') o.tests = val().split(',');
     else if (a === '--no-memory') o.memory = false;
     else if (a === '--cli') o.cli = val();
+    else if (a === '--base-cli') o.baseCli = val();
     else if (a === '--wait-idle') o.waitIdle = Number(val());
     else if (a === '--other-max') o.otherMax = Number(val());
     else if (a === '--retry-share') o.retryShare = Number(val());
@@ -125,6 +128,7 @@ async function main() {
     return;
   }
   if (opts.cli) setCliPath(opts.cli);
+  if (opts.baseCli) setBaseCliPath(opts.baseCli);
   installCleanup();
   fs.mkdirSync(opts.out, { recursive: true });
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-ambassador-bench-'));

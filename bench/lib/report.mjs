@@ -167,6 +167,7 @@ function throughputTables(raw, agg) {
     if (has('amb-off') && has('relay')) ratioCols.push(['off/relay', 'amb-off', 'relay']);
     if (has('amb-on') && has('direct')) ratioCols.push(['on/direct', 'amb-on', 'direct']);
     if (has('relay') && has('direct')) ratioCols.push(['relay/direct', 'relay', 'direct']);
+    if (has('amb-on') && has('amb-base')) ratioCols.push(['on/base', 'amb-on', 'amb-base']);
     lines.push(`| test | ${targets.map(tLabel).join(' | ')} | ${ratioCols.map((r) => r[0]).join(' | ')} |`);
     lines.push(`|---|${targets.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
     for (const t of raw.options.tests) {

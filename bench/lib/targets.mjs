@@ -12,6 +12,10 @@ export const relayPath = path.join(repoRoot, 'bench', 'relay.mjs');
 // BENCH_CLI=/path/to/cli.js (or --cli) benchmarks another build, e.g. one made from a clean checkout.
 export let cliPath = process.env.BENCH_CLI ? path.resolve(process.env.BENCH_CLI) : path.join(repoRoot, 'dist', 'cli.js');
 export const setCliPath = (p) => { cliPath = path.resolve(p); };
+// --base-cli PATH (or BENCH_BASE_CLI): a second build, e.g. of the commit before a change, run as
+// target amb-base beside amb-on in the same interleaved run, for before/after ratios.
+export let baseCliPath = process.env.BENCH_BASE_CLI ? path.resolve(process.env.BENCH_BASE_CLI) : null;
+export const setBaseCliPath = (p) => { baseCliPath = path.resolve(p); };
 
 export const TARGETS = [
   { id: 'direct', label: 'direct Redis' },
@@ -21,6 +25,8 @@ export const TARGETS = [
   { id: 'amb-off', label: 'ambassador, metrics off' },
   // Opt-in (--targets …,amb-w2): AMBASSADOR_WORKERS=2, the multi-process mode of issue #7.
   { id: 'amb-w2', label: 'ambassador, 2 workers', optional: true },
+  // Opt-in with --base-cli: the other build, metrics on, for before/after comparisons.
+  { id: 'amb-base', label: 'ambassador (base build), metrics on', optional: true },
 ];
 
 export const socatArgs = (port, redisPort, extra = '', upExtra = '') => [
@@ -66,17 +72,19 @@ export async function startTarget(id, redis, logDir, { nodeArgs = [], envExtra =
     const args = [...nodeArgs, relayPath, String(port), String(redis.port)];
     proc = start(`relay-${port}`, process.execPath, args, { logDir });
     cmdline = `node ${path.relative(repoRoot, relayPath)} ${port} ${redis.port}`;
-  } else if (id === 'amb-on' || id === 'amb-off' || id === 'amb-w2') {
+  } else if (id === 'amb-on' || id === 'amb-off' || id === 'amb-w2' || id === 'amb-base') {
     const metrics = id !== 'amb-off';
+    const entry = id === 'amb-base' ? baseCliPath : cliPath;
+    if (entry === null) throw new Error('target amb-base needs --base-cli PATH (or BENCH_BASE_CLI)');
     if (id === 'amb-w2') {
       envExtra = { ...envExtra, AMBASSADOR_WORKERS: '2' };
       withChildren = true; // the workers carry the traffic: count their CPU and memory too
     }
     if (metrics) adminPort = await freePort();
     const env = { ...ambassadorEnv(port, redis.port, { metrics, adminPort }), ...envExtra };
-    proc = start(`${id}-${port}`, process.execPath, [...nodeArgs, cliPath], { env, logDir });
+    proc = start(`${id}-${port}`, process.execPath, [...nodeArgs, entry], { env, logDir });
     cmdline = `${id === 'amb-w2' ? 'AMBASSADOR_WORKERS=2 ' : ''}REDIS_PORT_${port}_TCP=tcp://127.0.0.1:${redis.port} AMBASSADOR_BIND=127.0.0.1 ` +
-      `AMBASSADOR_METRICS=${metrics ? 'on' : 'off'} AMBASSADOR_ADMIN_ADDR=${adminPort ? `127.0.0.1:${adminPort}` : 'off'} node ${nodeArgs.join(' ')}${nodeArgs.length ? ' ' : ''}${path.relative(repoRoot, cliPath)}`;
+      `AMBASSADOR_METRICS=${metrics ? 'on' : 'off'} AMBASSADOR_ADMIN_ADDR=${adminPort ? `127.0.0.1:${adminPort}` : 'off'} node ${nodeArgs.join(' ')}${nodeArgs.length ? ' ' : ''}${path.relative(repoRoot, entry)}`;
   } else {
     throw new Error(`unknown target ${id}`);
   }

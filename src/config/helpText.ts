@@ -1,6 +1,5 @@
-export function helpText(version: string): string {
-  return `redis-ambassador ${version}: a Redis-aware drop-in for the socat ambassador
-
+/** What --help prints: the contract, failover, every flag beside its variable, exit codes. */
+const CONTRACT_AND_FAILOVER = `
 USAGE
   redis-ambassador                       listeners from the environment (Docker links)
   redis-ambassador --listen [NAME:]PORT --upstream tcp://HOST:PORT [...]
@@ -28,7 +27,9 @@ FAILOVER (values socat never accepted, so nothing that worked with socat changes
   loss ends in -EXECABORT. A close Redis meant (CLIENT KILL, timeout, output-buffer limit: the
   same server still answers) closes the client too; SYNC/PSYNC streams are relayed as raw bytes.
 
-FLAGS (each overrides the environment variable named beside it)
+`;
+
+const FLAGS = `FLAGS (each overrides the environment variable named beside it)
   --listen [NAME:]PORT        listen on PORT; NAME (default "redis") names it in metrics and logs
   --upstream URL              where the preceding --listen forwards: tcp://HOST:PORT, a candidate
                               list tcp://A:P,tcp://B:P, or sentinel://NAME@HOST:PORT[,HOST:PORT];
@@ -75,7 +76,12 @@ FLAGS (each overrides the environment variable named beside it)
   -h, --help                  this text
   -V, --version               the version
 
-EXIT CODES
+`;
+
+const EXIT_CODES = `EXIT CODES
   0 stopped by SIGTERM/SIGINT   1 could not listen   2 configuration error
 `;
+
+export function helpText(version: string): string {
+  return `redis-ambassador ${version}: a Redis-aware drop-in for the socat ambassador\n${CONTRACT_AND_FAILOVER}${FLAGS}${EXIT_CODES}`;
 }

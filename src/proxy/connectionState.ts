@@ -6,8 +6,8 @@
  */
 import { encodeCommand } from '../resp/commandCodec.js';
 import { ROLE, TRAITS } from '../resp/commandTraits.js';
-import type { ReplayCommand } from './replayCommand.js';
-import { Subscriptions } from './subscriptions.js';
+import type { ReplayCommand } from '../upstream/replayCommand.js';
+import { subscriptionKind, Subscriptions } from './subscriptions.js';
 
 /** CLIENT REPLY modes. */
 export const REPLY_ON = 0;
@@ -48,6 +48,8 @@ export class ConnectionState {
   replicating = false;
   readonly subscriptions = new Subscriptions();
   private readonly restorable = new Restorable();
+  /** Subscribe-family commands queued in the open MULTI: they take effect when EXEC commits. */
+  private readonly queued: { readonly role: number; readonly args: Buffer[] }[] = [];
 
   get subscribed(): boolean {
     return this.subscriptions.count > 0;
@@ -55,6 +57,7 @@ export class ConnectionState {
 
   /** Effects as a command is sent outside MULTI (WATCH is connection state from the moment it is sent). */
   onSent(role: number): void {
+    if (role === ROLE.MULTI) this.queued.length = 0;
     if (role === ROLE.WATCH) this.watching = true;
     else if (role === ROLE.UNWATCH || role === ROLE.EXEC || role === ROLE.DISCARD || role === ROLE.RESET) {
       this.watching = false;
@@ -101,6 +104,32 @@ export class ConnectionState {
     }
   }
 
+  /** A subscribe-family command queued inside MULTI, with its decoded arguments. */
+  queueSubscription(role: number, args: Buffer[]): void {
+    this.queued.push({ role, args });
+  }
+
+  /**
+   * EXEC was answered: with its array the queued subscribe-family commands ran (their first
+   * confirmations are inside it, the others follow on their own); an abort or a null array
+   * (a WATCH failed) ran nothing.
+   */
+  transactionDone(committed: boolean): void {
+    if (committed) {
+      for (const q of this.queued) {
+        const kind = subscriptionKind(q.role)!;
+        const names = q.args.slice(1);
+        const unsubscribe = q.role === ROLE.UNSUBSCRIBE || q.role === ROLE.PUNSUBSCRIBE || q.role === ROLE.SUNSUBSCRIBE;
+        if (unsubscribe && names.length === 0) this.subscriptions.clear(kind);
+        for (const n of names) {
+          if (unsubscribe) this.subscriptions.remove(kind, n);
+          else this.subscriptions.add(kind, n);
+        }
+      }
+    }
+    this.queued.length = 0;
+  }
+
   /**
    * CLIENT REPLY OFF|SKIP|ON and RESET applied to the reply mode as networking.c does; true when
    * this command gets no reply at all. `mode` is CLIENT REPLY's argument ('on', 'off', 'skip')
@@ -139,6 +168,7 @@ export class ConnectionState {
   connectionLost(): void {
     this.protocol = 2;
     this.monitoring = false;
+    this.queued.length = 0;
     if (this.watching) this.watchLost = true;
   }
 
@@ -152,6 +182,7 @@ export class ConnectionState {
     this.tracking = false;
     this.replyMode = REPLY_ON;
     this.subscriptions.clear();
+    this.queued.length = 0;
     Object.assign(this.restorable, new Restorable());
   }
 

@@ -12,7 +12,6 @@ export const OWNER_LOCAL = 2;
 /** The upstream answers a command that restores the connection (AUTH, SELECT, ...): it must succeed. */
 export const OWNER_REPLAY = 3;
 export class PendingQueue {
-  private cap: number;
   private head = 0;
   private count = 0;
   private cmd: Int32Array;
@@ -36,7 +35,6 @@ export class PendingQueue {
 
   // Small to start: an idle client costs little; pipelining clients grow it by doubling.
   constructor(initial = 8) {
-    this.cap = initial;
     this.cmd = new Int32Array(initial);
     this.start = new Float64Array(initial);
     this.replies = new Int32Array(initial);
@@ -48,6 +46,11 @@ export class PendingQueue {
 
   get length(): number {
     return this.count;
+  }
+
+  /** Entries the ring holds before it grows. */
+  private get cap(): number {
+    return this.cmd.length;
   }
 
   push(cmd: number, start: number, replies: number, kind: number, arg: number, extra: Buffer[] | null = null): void {
@@ -196,6 +199,5 @@ export class PendingQueue {
     this.internal = internal;
     this.extra = extra;
     this.head = 0;
-    this.cap = cap;
   }
 }

@@ -24,7 +24,7 @@ import { ERROR_CODES, PUSH_KINDS } from '../metrics/metricTable.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
 import type { ConnectionState } from './connectionState.js';
 import { OWNER_CLIENT, OWNER_INTERNAL, OWNER_LOCAL, OWNER_REPLAY, PendingQueue } from './pendingQueue.js';
-import type { ReplayCommand } from './replayCommand.js';
+import type { ReplayCommand } from '../upstream/replayCommand.js';
 import { subscriptionKind, type SubscriptionKind, type Subscriptions } from './subscriptions.js';
 
 const PUSH_MESSAGE = PUSH_KINDS.indexOf('message');
@@ -131,7 +131,12 @@ export class ReplyMatcher implements ArrayCapture {
     let replies = 1;
     let arg = 0;
     if (st.inMulti && role !== ROLE.RESET) {
-      if (role === ROLE.EXEC || role === ROLE.DISCARD) st.inMulti = false;
+      if (role === ROLE.EXEC || role === ROLE.DISCARD) {
+        st.inMulti = false;
+        kind = role;
+      } else if (isSubscribeFamily(role) && args !== null) {
+        st.queueSubscription(role, args);
+      }
     } else if (role === ROLE.MULTI) {
       st.inMulti = true;
     } else {
@@ -243,6 +248,7 @@ export class ReplyMatcher implements ArrayCapture {
     const q = this.queue;
     const internal = q.headInternal;
     if (!isError) this.state.onAccepted(q.headKind, internal ? null : q.headExtra, q.headArg);
+    if (q.headKind === ROLE.EXEC) this.state.transactionDone(!isError && s.frameCount >= 0);
     const code = isError ? errorCode(s) : -1;
     if (q.headReplay) this.onReplayAnswered(isError ? errorWord(s) || 'ERR' : null);
     if (internal) q.shift();
@@ -296,6 +302,8 @@ export class ReplyMatcher implements ArrayCapture {
     if (isUnsubscribe(role) && tokenInteger(s, 2) === 0) clearCounted(subs, kind);
     q.headReplies = q.headReplies - 1;
     const internal = q.headInternal;
+    // An argument-less UNSUBSCRIBE drops every one of its kind, whatever patterns remain counted.
+    if (q.headReplies <= 0 && args !== null && args.length === 1 && isUnsubscribe(role)) subs.clear(kind);
     if (q.headReplies <= 0) {
       if (q.headReplay) this.onReplayAnswered(null);
       if (internal) q.shift();

@@ -167,7 +167,9 @@ export class RequestPath {
 
   /** The decoded arguments, where the gate or the connection state needs them. */
   private argsOf(id: number, end: number): Buffer[] | null {
-    const wanted = (this.gate !== null && this.gate.needsArgs(id)) || (!this.state.inMulti && TRAITS.wantsArgs[id] === 1);
+    // Inside MULTI only the subscribe family's are: they take effect when EXEC commits.
+    const stateArgs = TRAITS.wantsArgs[id] === 1 && (!this.state.inMulti || TRAITS.category[id] === 'pubsub');
+    const wanted = (this.gate !== null && this.gate.needsArgs(id)) || stateArgs;
     if (!wanted) return null;
     const frame = this.frameBytes(end);
     if (frame === null) {

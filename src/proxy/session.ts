@@ -16,7 +16,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenerRuntime } from './listenerRuntime.js';
 import { ConnectionState } from './connectionState.js';
-import type { ReplayCommand } from './replayCommand.js';
+import type { ReplayCommand } from '../upstream/replayCommand.js';
 import { ReplyMatcher } from './replyMatcher.js';
 import { ReplyPath, type ReplyEvents } from './replyPath.js';
 import type { RequestGate } from './requestGate.js';

@@ -5,7 +5,7 @@
  */
 import { encodeCommand } from '../resp/commandCodec.js';
 import { ROLE, TRAITS } from '../resp/commandTraits.js';
-import type { ReplayCommand } from './replayCommand.js';
+import type { ReplayCommand } from '../upstream/replayCommand.js';
 
 export type SubscriptionKind = 'channel' | 'pattern' | 'shard';
 

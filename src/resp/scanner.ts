@@ -99,6 +99,12 @@ const FNV_PRIME = 0x01000193;
 
 export type ScannerMode = 'request' | 'reply';
 
+/**
+ * One state machine, on purpose (as Envoy's parseSlice and twemproxy's parser are): feed() is a
+ * single loop over the bytes of a chunk, and its registers are plain fields of this class, read
+ * without an indirection on the hot path. test/unit/structure.test.ts lists it as the one
+ * exception to the size rules.
+ */
 export class RespScanner {
   // --- Description of the frame just completed; valid inside FrameSink.onFrame only. ---
   /** Type byte of the top-level value (after any attribute). 0 for an inline command. */
@@ -123,6 +129,8 @@ export class RespScanner {
   private negative = false;
   private digits = 0;
   private numberValid = true;
+  /** The length was `?`: RESP3's streamed form, which is refused by name. */
+  private streamed = false;
   private bulkRemaining = 0;
   /** In a request, the byte that stood where a '$' had to be (reported when its line ends). */
   private wrongType = -1;
@@ -224,6 +232,7 @@ export class RespScanner {
           this.negative = false;
           this.digits = 0;
           this.numberValid = true;
+          this.streamed = false;
           this.state = ST_LINE;
           i++;
           break;
@@ -482,7 +491,8 @@ export class RespScanner {
       return;
     }
     if (b === 63 /* ? */ && this.lineLength === 0 && !this.request) {
-      this.numberValid = false; // streamed aggregate/string: reported as unsupported in endLine
+      this.numberValid = false;
+      this.streamed = true; // a streamed aggregate/string: reported as unsupported in endLine
       return;
     }
     const d = b - 48;
@@ -528,7 +538,7 @@ export class RespScanner {
       return null;
     }
     if (!valid) {
-      if (!this.numberValid && this.lineLength === 1) {
+      if (this.streamed && this.lineLength === 1) {
         return `Protocol error: streamed RESP3 type '${String.fromCharCode(t)}?' is not supported`;
       }
       return `Protocol error: invalid length for type '${String.fromCharCode(t)}'`;

@@ -64,18 +64,18 @@ export class HealthCheck {
   private socket: net.Socket | null = null;
   /** Replies due on the probe connection, oldest first. */
   private due: Due[] = [];
+  /** The next check while idle, or the deadline of the one in flight. */
   private timer: NodeJS.Timeout | null = null;
-  private deadline: NodeJS.Timeout | null = null;
+  /** Checks failed in a row; the upstream is reported down when this reaches the threshold. */
   private failures = 0;
   private stopped = false;
   private waiting = false;
   /** The probe connection is open (and through its TLS handshake): probes can be written. */
   private ready = false;
-  private reportedDown = false;
   /** Counts probe connections; the current one's number names it in UpstreamIdentity. */
-  private connection = 0;
-  private runId: string | null = null;
-  private infoRole: string | null = null;
+  private connections = 0;
+  /** What the current probe connection vouches for. */
+  private known: UpstreamIdentity | null = null;
 
   constructor(
     readonly upstream: UpstreamAddress,
@@ -90,7 +90,6 @@ export class HealthCheck {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.deadline) clearTimeout(this.deadline);
     this.dropConnection();
   }
 
@@ -103,8 +102,7 @@ export class HealthCheck {
 
   /** The server process behind this address now, or null while no probe connection vouches for one. */
   identity(): UpstreamIdentity | null {
-    if (!this.ready) return null;
-    return { runId: this.runId, role: this.infoRole, connection: this.connection };
+    return this.ready ? this.known : null;
   }
 
   /**
@@ -133,7 +131,7 @@ export class HealthCheck {
       });
       return;
     }
-    if (this.ready && before.connection === this.connection) {
+    if (this.ready && before.connection === this.connections) {
       this.send(PING, {
         reply: () => finish(true, 'the probe connection opened before it still answers'),
         lost: () => finish(false, 'the probe connection was closed too'),
@@ -146,7 +144,7 @@ export class HealthCheck {
   private check(): void {
     if (this.stopped) return;
     this.waiting = true;
-    this.deadline = setTimeout(() => this.failed(`no answer to ${this.opts.probe.toUpperCase()} within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
+    this.timer = setTimeout(() => this.failed(`no answer to ${this.opts.probe.toUpperCase()} within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
     if (this.socket === null) this.open();
     else if (this.ready) this.sendProbe();
   }
@@ -155,7 +153,8 @@ export class HealthCheck {
     this.ready = false;
     const s = openUpstream(this.upstream, this.opts.tls, 0, () => {
       this.ready = true;
-      this.connection++;
+      this.connections++;
+      this.known = { runId: null, role: null, connection: this.connections };
       if (this.opts.preamble !== null) {
         this.send(this.opts.preamble, {
           reply: (sc) => {
@@ -167,9 +166,7 @@ export class HealthCheck {
         reply: (sc, bytes) => {
           if (sc.frameType === RESP_TYPE.ERROR) return; // refused (NOAUTH, NOPERM): the identity rests on this connection alone
           const info = parseInfo(bytes);
-          if (info.runId === '') return;
-          this.runId = info.runId;
-          this.infoRole = info.role;
+          if (info.runId !== '' && this.known !== null) this.known = { ...this.known, runId: info.runId, role: info.role };
         },
       });
       if (this.waiting) this.sendProbe();
@@ -214,8 +211,7 @@ export class HealthCheck {
     const s = this.socket;
     this.socket = null;
     this.ready = false;
-    this.runId = null;
-    this.infoRole = null;
+    this.known = null;
     const due = this.due;
     this.due = [];
     if (s !== null) {
@@ -230,7 +226,6 @@ export class HealthCheck {
     if (!this.waiting) return;
     this.settle();
     this.failures = 0;
-    this.reportedDown = false;
     const roleChanged = role !== this.role;
     this.role = role;
     if (!this.up || roleChanged) {
@@ -246,18 +241,17 @@ export class HealthCheck {
     this.dropConnection();
     this.failures++;
     this.lastError = reason;
-    if (this.failures >= this.opts.failuresBeforeDown && !this.reportedDown) {
+    // Reported once per outage: failures only grows until a check passes.
+    if (this.failures === this.opts.failuresBeforeDown) {
       this.up = false;
-      this.reportedDown = true;
       this.onChange(false, reason);
     }
   }
 
   private settle(): void {
     this.waiting = false;
-    if (this.deadline) clearTimeout(this.deadline);
-    this.deadline = null;
-    if (!this.stopped) this.timer = setTimeout(() => this.check(), this.opts.intervalMs);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = this.stopped ? null : setTimeout(() => this.check(), this.opts.intervalMs);
   }
 }
 

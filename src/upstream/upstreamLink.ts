@@ -3,7 +3,7 @@
  * come back. DedicatedLink is the one implementation today (a connection of the session's own,
  * as socat has); a pooled connection shared by many sessions can be another.
  */
-import type { ReplayCommand } from '../proxy/replayCommand.js';
+import type { ReplayCommand } from './replayCommand.js';
 import type { UpstreamUnreachable } from './connector.js';
 
 /** What the link tells its session. */

@@ -192,7 +192,7 @@ async function goodClient(port: number, tag: string, stop: () => boolean, stats:
       c.frames.length = 0;
       void c.write(Buffer.concat(out));
       try {
-        await waitUntil(() => c.closed || c.replies().length >= expected.length, { timeoutMs: 10_000, intervalMs: 2 });
+        await waitUntil(() => c.closed || c.frames.length >= expected.length, { timeoutMs: 10_000, intervalMs: 2 });
       } catch {
         stats.wrong.push(`no reply within 10 s (${tag})`);
         break;
@@ -201,7 +201,7 @@ async function goodClient(port: number, tag: string, stop: () => boolean, stats:
         stats.wrong.push(`connection closed by the ambassador (${tag})`);
         break;
       }
-      const got = c.replies().map(plain);
+      const got = c.frames.map((f) => plain(f.r));
       if (JSON.stringify(got) !== JSON.stringify(expected)) stats.wrong.push(`${tag}: expected ${JSON.stringify(expected).slice(0, 200)} got ${JSON.stringify(got).slice(0, 200)}`);
       stats.ops += expected.length;
     }

@@ -235,7 +235,6 @@ describe('session state across a restart of the upstream (reconnect mode)', () =
   it('the in-flight BLPOP gets "upstream connection lost"; the same connection works afterwards', async () => {
     await c.blpop.until(() => c.blpop.frames.length >= 1, 'a reply to BLPOP');
     expect(plain(c.blpop.frames[0]!.r)).toEqual({ error: CONNECTION_LOST });
-    c.blpop.expectReplyAt(1);
     expect(plain(await c.blpop.call(['PING']))).toBe('PONG');
     expect(c.blpop.closed).toBe(false);
   });

@@ -5,12 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../support/ambassadorPresets.js';
+import { expectSameBytes } from '../support/byteDiff.js';
 import { Cleanup, run, startChild } from '../support/processes.js';
 import { pseudoRandomBytes } from '../support/pseudoRandom.js';
 import { call, RawClient } from '../support/rawClient.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
 import { cmd } from '../support/resp.js';
-import { sleep, waitUntil } from '../support/wait.js';
+import { waitUntil } from '../support/wait.js';
 
 const cleanup = new Cleanup();
 let direct: RedisServer; // a redis-server the tests talk to directly
@@ -88,32 +89,12 @@ function normalize(b: Buffer): string {
   return b.toString('latin1').replace(/\$2\r\nid\r\n:\d+\r\n/g, '$2\r\nid\r\n:N\r\n');
 }
 
-function expectSameBytes(actual: string, expected: string): void {
-  if (actual === expected) return;
-  let i = 0;
-  while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
-  const ctx = (s: string): string => JSON.stringify(s.slice(Math.max(0, i - 60), i + 60));
-  expect.fail(
-    `reply streams differ at byte ${i} (lengths ${actual.length} vs ${expected.length}):\n through the ambassador: ${ctx(actual)}\n direct:                 ${ctx(expected)}`,
-  );
-}
-
 /** Sends `data` in the given pieces (each its own write, spaced), reads until the server closes. */
 async function sendAndReadToClose(port: number, data: Buffer, pieces: number[] | null): Promise<Buffer> {
   const c = await RawClient.connect(port);
   try {
-    if (pieces === null) {
-      await c.write(data);
-    } else {
-      let at = 0;
-      let k = 0;
-      while (at < data.length) {
-        const n = pieces[k++ % pieces.length]!;
-        await c.write(data.subarray(at, at + n));
-        at += n;
-        if (k % 8 === 0) await sleep(1);
-      }
-    }
+    if (pieces === null) await c.write(data);
+    else await c.writeInPieces(data, pieces);
     await c.waitClosed(20_000);
     return c.received();
   } finally {

@@ -1,12 +1,13 @@
 /**
  * A plain TCP client for byte-exact and reply-exact assertions: it keeps every byte it receives
- * and, for as long as they are RESP, every reply decoded with the time it arrived. Plus the
- * one-shot conversations built on it (a command, a few commands, an exchange until the close)
- * and a bare socket for tests that drive the stream themselves.
+ * and, for as long as they are RESP, where each reply ends and when it arrived (replies are
+ * decoded when asked for). Plus the one-shot conversations built on it (a command, a few
+ * commands, an exchange until the close) and a bare socket for tests that drive the stream
+ * themselves.
  */
 import net from 'node:net';
 import type { Cleanup } from './processes.js';
-import { cmd, parseFrames, plain, type RespValue } from './resp.js';
+import { cmd, FrameWalker, parseFrames, plain, type RespValue } from './resp.js';
 import { now, sleep } from './wait.js';
 
 export type Arg = string | number | Buffer;
@@ -18,8 +19,6 @@ export interface Frame {
 }
 
 export class RawClient {
-  /** The replies decoded so far, in order. A test that only counts may empty it (frames.length = 0) to keep memory flat. */
-  readonly frames: Frame[] = [];
   closed = false;
   closedAt = 0;
   /** The peer ended the stream with a FIN (an orderly close, what Redis does on CLIENT KILL). */
@@ -29,17 +28,22 @@ export class RawClient {
   // Every byte received, in a buffer that grows by doubling: received() is a view, never a copy.
   private bytes = Buffer.alloc(0);
   private size = 0;
-  private decoded = 0;
+  // Finding where replies end needs no decoding and no recursion: a reply nested deeper than the
+  // JavaScript stack, or arriving in a thousand chunks, costs one walk over its bytes.
+  private readonly walker = new FrameWalker();
+  /** now() at the data event that completed each reply the walker found. */
+  private readonly arrivals: number[] = [];
+  private readonly decoded: Frame[] = [];
+  private decodedCount = 0;
   /** Why the stream stopped being RESP (a replication stream, garbage sent on purpose); the bytes are still kept. */
   private notResp: Error | null = null;
-  private nextReply = 0;
   private readonly wake = new Set<() => void>();
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => {
       const at = now();
       this.append(d);
-      this.decode(at);
+      this.walk(at);
       this.notify();
     });
     socket.on('end', () => (this.ended = true));
@@ -75,10 +79,27 @@ export class RawClient {
     return this.received().toString('latin1');
   }
 
-  /** The replies decoded so far; throws if what arrived is not RESP. */
+  /** Offset just past each complete reply received so far (stops where the stream stops being RESP). */
+  frameEnds(): readonly number[] {
+    return this.walker.ends;
+  }
+
+  /**
+   * The replies received so far, decoded, with their arrival times; throws if what arrived is not
+   * RESP. A test that only counts may empty it (frames.length = 0) to keep memory flat; later
+   * replies are appended as before.
+   */
+  get frames(): Frame[] {
+    this.assertResp();
+    const ends = this.walker.ends;
+    for (; this.decodedCount < ends.length; this.decodedCount++) this.decoded.push(this.frameAt(this.decodedCount));
+    return this.decoded;
+  }
+
+  /** Every reply received so far, decoded anew (frames, which a test may empty, is not); throws if what arrived is not RESP. */
   replies(): RespValue[] {
     this.assertResp();
-    return this.frames.map((f) => f.r);
+    return this.walker.ends.map((_, k) => this.frameAt(k).r);
   }
 
   /** Raw bytes; resolves once they are handed to the kernel. May be left unawaited: a failed write shows as `error` and the close. */
@@ -88,26 +109,44 @@ export class RawClient {
     return written;
   }
 
+  /**
+   * Writes `data` cut into pieces of the given sizes, cycling through them, each its own write
+   * (with a pause now and then, so the pieces reach the peer as separate segments).
+   */
+  async writeInPieces(data: Buffer, pieces: readonly number[]): Promise<void> {
+    let at = 0;
+    let k = 0;
+    while (at < data.length) {
+      const n = pieces[k++ % pieces.length]!;
+      await this.write(data.subarray(at, at + n));
+      at += n;
+      if (k % 8 === 0) await sleep(1);
+    }
+  }
+
   /** One command, not waited for: its reply is looked for with until() or the frames. */
   send(...args: Arg[]): void {
     void this.write(cmd(...args));
   }
 
-  /** Sends a command and resolves with the reply that answers it: the n-th reply for the n-th call. */
+  /**
+   * Sends a command and resolves with its reply: the first reply after those already received,
+   * so every earlier command's reply must have arrived.
+   */
   async call(args: Arg[], timeoutMs = 15_000): Promise<RespValue> {
     return (await this.callTimed(args, timeoutMs)).r;
   }
 
   async callTimed(args: Arg[], timeoutMs = 15_000): Promise<Frame> {
-    const index = this.nextReply++;
+    const k = this.walker.ends.length;
     this.send(...args);
-    await this.until(() => this.frames.length > index, `reply to ${String(args[0])}`, timeoutMs);
-    return this.frames[index]!;
+    await this.waitForFrames(k + 1, timeoutMs, `reply to ${String(args[0])}`);
+    return this.frameAt(k);
   }
 
-  /** Moves call()'s reply counter (after replies that answer no call(), e.g. pub/sub messages). */
-  expectReplyAt(index: number): void {
-    this.nextReply = index;
+  /** The k-th reply received (from 0), decoded. */
+  replyAt(k: number): RespValue {
+    return this.frameAt(k).r;
   }
 
   /**
@@ -142,15 +181,20 @@ export class RawClient {
     return this.received();
   }
 
-  async waitForReplies(n: number, timeoutMs = 10_000): Promise<RespValue[]> {
-    await this.until(
+  /** Resolves once `n` replies in all have arrived (without decoding them); rejects at once if the stream is not RESP or closes first. */
+  waitForFrames(n: number, timeoutMs = 10_000, what = `${n} replies`): Promise<void> {
+    return this.until(
       () => {
         this.assertResp();
-        return this.frames.length >= n;
+        return this.walker.ends.length >= n;
       },
-      () => `${n} replies (${this.frames.length} so far)`,
+      () => `${what} (${this.walker.ends.length} so far)`,
       timeoutMs,
     );
+  }
+
+  async waitForReplies(n: number, timeoutMs = 10_000): Promise<RespValue[]> {
+    await this.waitForFrames(n, timeoutMs);
     return this.replies();
   }
 
@@ -160,8 +204,15 @@ export class RawClient {
 
   /** What arrived, for failure messages: the last replies, or the first bytes where they are not RESP. */
   describe(): string {
-    if (this.notResp !== null || this.frames.length === 0) return JSON.stringify(this.received().subarray(0, 400).toString('latin1'));
-    return JSON.stringify(this.frames.slice(-8).map((f) => plain(f.r))).slice(0, 800);
+    const n = this.walker.ends.length;
+    if (this.notResp === null && n > 0) {
+      try {
+        return JSON.stringify(Array.from({ length: Math.min(n, 8) }, (_, i) => plain(this.frameAt(n - Math.min(n, 8) + i).r))).slice(0, 800);
+      } catch {
+        // too deep to decode: the bytes will do
+      }
+    }
+    return JSON.stringify(this.received().subarray(0, 400).toString('latin1'));
   }
 
   close(): void {
@@ -178,15 +229,20 @@ export class RawClient {
     this.size += d.length;
   }
 
-  private decode(at: number): void {
+  private walk(at: number): void {
     if (this.notResp !== null) return;
     try {
-      const { values, consumed } = parseFrames(this.received().subarray(this.decoded));
-      this.decoded += consumed;
-      for (const r of values) this.frames.push({ at, r });
+      this.walker.walk(this.received());
     } catch (e) {
       this.notResp = e as Error;
     }
+    while (this.arrivals.length < this.walker.ends.length) this.arrivals.push(at);
+  }
+
+  private frameAt(k: number): Frame {
+    const ends = this.walker.ends;
+    const r = parseFrames(this.received().subarray(k === 0 ? 0 : ends[k - 1], ends[k])).values[0]!;
+    return { at: this.arrivals[k]!, r };
   }
 
   private assertResp(): void {

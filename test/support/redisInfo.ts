@@ -1,11 +1,18 @@
-/** What a redis-server says about itself (INFO, CLIENT LIST), read on a connection of its own. */
-import { call, direct } from './rawClient.js';
+/**
+ * What a redis-server says about itself (INFO, CLIENT LIST), asked on a connection of its own:
+ * a new one for a port, or one the caller keeps (so that no connection comes and goes on a
+ * server whose client count or ids a test watches).
+ */
+import { call, direct, type RawClient } from './rawClient.js';
 import { plain } from './resp.js';
 import { waitUntil } from './wait.js';
 
+/** A redis-server's port, or a connection to it the caller keeps. */
+export type Asked = number | RawClient;
+
 /** INFO <section>, as field → value. */
-export async function info(port: number, section: string): Promise<Record<string, string>> {
-  const [r] = await direct(port, ['INFO', section]);
+export async function info(on: Asked, section: string): Promise<Record<string, string>> {
+  const r = typeof on === 'number' ? (await direct(on, ['INFO', section]))[0] : await on.call(['INFO', section], 10_000);
   const out: Record<string, string> = {};
   for (const line of String(plain(r!)).split('\r\n')) {
     const i = line.indexOf(':');
@@ -36,9 +43,10 @@ export async function maxOutputBuffer(port: number, ...filter: string[]): Promis
 }
 
 /** Waits until redis-server reports `n` clients blocked (BLPOP and friends) on it. */
-export async function waitBlockedClients(redisPort: number, n: number, timeoutMs = 10_000): Promise<void> {
-  await waitUntil(async () => (await info(redisPort, 'clients')).blocked_clients === String(n), {
-    timeoutMs,
-    what: `${n} blocked clients on redis ${redisPort}`,
+export async function waitBlockedClients(on: Asked, n: number, opts: { timeoutMs?: number; intervalMs?: number } = {}): Promise<void> {
+  await waitUntil(async () => (await info(on, 'clients')).blocked_clients === String(n), {
+    timeoutMs: opts.timeoutMs ?? 10_000,
+    intervalMs: opts.intervalMs,
+    what: `${n} blocked clients on redis ${typeof on === 'number' ? on : on.socket.remotePort}`,
   });
 }

@@ -160,3 +160,95 @@ export function resp2Parser(onReply: (r: unknown) => void, onError: (e: Error) =
     returnBuffers: true,
   });
 }
+
+/**
+ * Finds where complete top-level frames end in a growing reply stream, without decoding them and
+ * without recursion: aggregates are tracked with a stack of element counts, so a reply nested
+ * thousands deep (Redis sends ~8000 levels for a self-referencing Lua table) costs no call
+ * stack, and a walk resumes where the last one stopped, so a reply arriving in many chunks is
+ * walked once in all.
+ */
+export class FrameWalker {
+  /** Offset just past each complete top-level frame found so far. */
+  readonly ends: number[] = [];
+  private pos = 0;
+  /** Elements each open aggregate still owes, innermost last; empty between frames. */
+  private readonly owed: number[] = [];
+  private need = 1;
+
+  /** The stream must be at least this long before walking can find anything new. */
+  get needed(): number {
+    return this.need;
+  }
+
+  /** `buf` is the whole stream so far (each call's a prefix of the next); returns ends. */
+  walk(buf: Buffer): readonly number[] {
+    if (buf.length < this.need) return this.ends;
+    for (;;) {
+      const pos = this.pos;
+      const cr = buf.indexOf(CRLF, pos + 1);
+      if (pos >= buf.length || cr < 0) {
+        this.need = buf.length + 1;
+        return this.ends;
+      }
+      const n = lineNumber(buf, pos + 1, cr);
+      let next = cr + 2;
+      let children = 0;
+      switch (buf[pos]) {
+        case 0x24: // $ bulk
+        case 0x3d: // = verbatim
+        case 0x21: // ! blob error
+          if (n >= 0) next += n + 2;
+          break;
+        case 0x2a: // * array
+        case 0x7e: // ~ set
+        case 0x3e: // > push
+          children = Math.max(0, n);
+          break;
+        case 0x25: // % map
+          children = 2 * n;
+          break;
+        case 0x7c: // | attribute: its pairs, then the value it decorates
+          children = 2 * n + 1;
+          break;
+        case 0x2b: // + - : ( , # _ carry everything on their line
+        case 0x2d:
+        case 0x3a:
+        case 0x28:
+        case 0x2c:
+        case 0x23:
+        case 0x5f:
+          break;
+        default:
+          throw new Error(`not RESP at offset ${pos}: ${JSON.stringify(buf.toString('latin1', pos, pos + 40))}`);
+      }
+      if (next > buf.length) {
+        this.need = next;
+        return this.ends;
+      }
+      this.pos = next;
+      const owed = this.owed;
+      if (owed.length > 0) owed[owed.length - 1]!--;
+      if (children > 0) owed.push(children);
+      while (owed.length > 0 && owed[owed.length - 1] === 0) owed.pop();
+      if (owed.length === 0) this.ends.push(next);
+    }
+  }
+}
+
+const CRLF = Buffer.from('\r\n');
+
+/** The integer on a header line, or NaN for text (a simple string's or error's). */
+function lineNumber(buf: Buffer, from: number, to: number): number {
+  let i = from;
+  const neg = buf[i] === 0x2d;
+  if (neg) i++;
+  if (i === to) return NaN;
+  let n = 0;
+  for (; i < to; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return NaN;
+    n = n * 10 + d;
+  }
+  return neg ? -n : n;
+}

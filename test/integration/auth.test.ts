@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readyz, runCli, type AmbassadorProcess } from '../support/ambassadorProcess.js';
 import { ambassadorFor } from '../support/ambassadorPresets.js';
 import { baseline } from '../support/metricsText.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../support/freePort.js';
 import { Cleanup, run } from '../support/processes.js';
 import { call, exchange as exchangeWith, openClient } from '../support/rawClient.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';

@@ -8,10 +8,10 @@ import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli, startAmbassador } from '../support/ambassadorProcess.js';
 import { ambassadorFor } from '../support/ambassadorPresets.js';
-import { connectError, freePort, waitForPort } from '../support/ports.js';
+import { freePort } from '../support/freePort.js';
 import { Cleanup, ipv6LoopbackAvailable, startChild } from '../support/processes.js';
-import { call, exchangeUntilClose, RawClient } from '../support/rawClient.js';
-import { startRedis, type RedisServer } from '../support/redisServer.js';
+import { call, connectError, exchangeUntilClose, RawClient } from '../support/rawClient.js';
+import { startRedis, waitForPort, type RedisServer } from '../support/redisServer.js';
 import { cmd, plain } from '../support/resp.js';
 import { waitUntil } from '../support/wait.js';
 

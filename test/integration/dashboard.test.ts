@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { METRICS } from '../../src/metrics/metricTable.js';
 import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
 import { samples } from '../support/metricsText.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../support/freePort.js';
 import { Cleanup } from '../support/processes.js';
 import { exchangeUntilClose } from '../support/rawClient.js';
 import { startRedis } from '../support/redisServer.js';

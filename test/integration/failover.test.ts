@@ -12,7 +12,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startAmbassador, waitReady } from '../support/ambassadorProcess.js';
 import { checkIncrHistory, IncrWriter } from '../support/incrWriter.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../support/freePort.js';
 import { Cleanup, exited, fdCount, procState } from '../support/processes.js';
 import { direct, openClient } from '../support/rawClient.js';
 import { plain } from '../support/resp.js';

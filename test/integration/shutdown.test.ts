@@ -4,9 +4,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ambassadorFor } from '../support/ambassadorPresets.js';
-import { connectError } from '../support/ports.js';
 import { Cleanup, exited } from '../support/processes.js';
-import { openClient } from '../support/rawClient.js';
+import { connectError, openClient } from '../support/rawClient.js';
 import { waitBlockedClients } from '../support/redisInfo.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
 import { cmd, plain } from '../support/resp.js';

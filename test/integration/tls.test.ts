@@ -15,7 +15,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readyz, type AmbassadorProcess } from '../support/ambassadorProcess.js';
 import { ambassadorForEach } from '../support/ambassadorPresets.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../support/freePort.js';
 import { Cleanup, run } from '../support/processes.js';
 import { openClient } from '../support/rawClient.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { healthz, readyz } from '../support/ambassadorProcess.js';
 import { ambassadorFor, startStack } from '../support/ambassadorPresets.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../support/freePort.js';
 import { Cleanup } from '../support/processes.js';
 import { openClient } from '../support/rawClient.js';
 import { waitBlockedClients } from '../support/redisInfo.js';

@@ -1,6 +1,6 @@
 /** Ambassadors in front of upstreams the way most tests want them, killed at teardown. */
 import { startAmbassador, waitReady, type AmbassadorProcess } from './ambassadorProcess.js';
-import { freePort } from './ports.js';
+import { freePort } from './freePort.js';
 import type { Cleanup } from './processes.js';
 import { startRedis, type RedisServer } from './redisServer.js';
 

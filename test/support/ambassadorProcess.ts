@@ -7,8 +7,9 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sumMetric } from './metricsText.js';
-import { freePort, waitForPort } from './ports.js';
+import { freePort } from './freePort.js';
 import { run, startChild, type RunResult } from './processes.js';
+import { waitForPort } from './redisServer.js';
 import { waitUntil } from './wait.js';
 
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');

@@ -2,8 +2,8 @@
  * A plain TCP client for byte-exact and reply-exact assertions: it keeps every byte it receives
  * and, for as long as they are RESP, where each reply ends and when it arrived (replies are
  * decoded when asked for). Plus the one-shot conversations built on it (a command, a few
- * commands, an exchange until the close) and a bare socket for tests that drive the stream
- * themselves.
+ * commands, an exchange until the close), a bare socket for tests that drive the stream
+ * themselves, and a connection attempt's outcome.
  */
 import net from 'node:net';
 import type { Cleanup } from './processes.js';
@@ -316,5 +316,17 @@ export function openSocket(port: number, host = '127.0.0.1'): Promise<net.Socket
       s.on('error', () => {});
       resolve(s);
     });
+  });
+}
+
+/** How a connection attempt to `port` fails (its code, ECONNREFUSED when nothing listens), or null when it connects. */
+export function connectError(port: number, host = '127.0.0.1'): Promise<string | null> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(null);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
   });
 }

@@ -1,7 +1,12 @@
-/** A real redis-server on a loopback port, for integration tests (and the unit tests' oracle). */
+/**
+ * A real redis-server on a loopback port, for integration tests (and the unit tests' oracle),
+ * and waiting for a port to accept, which every process starter does.
+ */
 import type { ChildProcess } from 'node:child_process';
-import { freePort, waitForPort } from './ports.js';
+import { freePort } from './freePort.js';
 import { startChild, type Cleanup } from './processes.js';
+import { connectError } from './rawClient.js';
+import { waitUntil } from './wait.js';
 
 export interface RedisServer {
   readonly port: number;
@@ -35,4 +40,13 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
 export async function restartRedis(cleanup: Cleanup, redis: RedisServer, args: string[], signal: NodeJS.Signals): Promise<RedisServer> {
   await redis.stop(signal);
   return cleanup.track(await startRedis(args, redis.port));
+}
+
+/** Waits until something accepts connections on `port` (redis-server, the ambassador, a sentinel). */
+export async function waitForPort(port: number, timeoutMs: number, host = '127.0.0.1'): Promise<void> {
+  await waitUntil(async () => (await connectError(port, host)) === null, {
+    timeoutMs,
+    intervalMs: 25,
+    what: `something listening on ${host}:${port}`,
+  });
 }

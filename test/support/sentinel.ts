@@ -2,11 +2,11 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitForPort } from './ports.js';
+import { freePort } from './freePort.js';
 import { startChild, type Child, type Cleanup } from './processes.js';
 import { direct } from './rawClient.js';
 import { info } from './redisInfo.js';
-import { startRedis, type RedisServer } from './redisServer.js';
+import { startRedis, waitForPort, type RedisServer } from './redisServer.js';
 import { plain } from './resp.js';
 import { now, waitUntil } from './wait.js';
 

@@ -129,6 +129,13 @@ export class SocketPair {
     }
   }
 
+  /** Waits for everything written so far to arrive, and skips it. */
+  async skipWritten(): Promise<void> {
+    const written = this.near.bytesWritten;
+    await waitUntil(() => this.total >= written, { timeoutMs: 10_000, intervalMs: 2, what: `${written} bytes written to the client side` });
+    this.consumed = this.total;
+  }
+
   close(): void {
     this.near.destroy();
     this.far.destroy();

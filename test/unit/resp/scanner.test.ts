@@ -427,6 +427,13 @@ describe('RespScanner reply mode, RESP3', () => {
     }
   });
 
+  // scanner.ts endLine(): any one-character length that is not a number (numberValid false,
+  // lineLength 1) is reported as the streamed type '?', whatever the character was.
+  it('BUG(src): a one-character bad length like "$z" is reported as a streamed type "$?" instead of an invalid length', () => {
+    expect(scan('reply', '$z\r\n').error?.message).toBe("Protocol error: invalid length for type '$'");
+    expect(scan('reply', '*x\r\n').error?.message).toBe("Protocol error: invalid length for type '*'");
+  });
+
   it('refuses streamed RESP3 types with a clear message', () => {
     expect(scan('reply', '$?\r\n;4\r\nHell\r\n;0\r\n').error?.message).toBe("Protocol error: streamed RESP3 type '$?' is not supported");
     expect(scan('reply', '+OK\r\n*?\r\n').error).toEqual({ message: "Protocol error: streamed RESP3 type '*?' is not supported", goodEnd: 5, chunkStart: 0 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { COMMAND_INDEX, CommandIndex, UNKNOWN_COMMAND, fnv1a } from '../../../src/resp/commandIndex.js';
+import { COMMAND_INDEX, UNKNOWN_COMMAND, fnv1a } from '../../../src/resp/commandIndex.js';
 import { COMMAND_DEFS } from '../../../src/resp/commandTable.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
 import { RespScanner } from '../../../src/resp/scanner.js';

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConnectionState, REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT, TRANSACTION_POISON } from '../../../src/proxy/connectionState.js';
-import type { ReplayCommand } from '../../../src/proxy/replayCommand.js';
+import type { ReplayCommand } from '../../../src/upstream/replayCommand.js';
 import { decodeCommand } from '../../../src/resp/commandCodec.js';
 import { ROLE, TRAITS } from '../../../src/resp/commandTraits.js';
 
@@ -160,6 +160,52 @@ describe('ConnectionState.onAccepted', () => {
     st.onAccepted(ROLE.RESET, null, 0);
     expect([st.protocol, st.inMulti, st.watching, st.monitoring, st.tracking, st.replyMode, st.subscribed]).toEqual([2, false, false, false, false, REPLY_ON, false]);
     expect(st.replay()).toEqual([]);
+  });
+});
+
+describe('ConnectionState: subscribe-family commands queued in MULTI', () => {
+  const queued = (): ConnectionState => {
+    const st = new ConnectionState();
+    st.subscriptions.add('channel', Buffer.from('old'));
+    st.subscriptions.add('pattern', Buffer.from('p*'));
+    st.onSent(ROLE.MULTI);
+    st.queueSubscription(ROLE.SUBSCRIBE, args('SUBSCRIBE', 'a', 'b'));
+    st.queueSubscription(ROLE.UNSUBSCRIBE, args('UNSUBSCRIBE', 'old'));
+    st.queueSubscription(ROLE.SSUBSCRIBE, args('SSUBSCRIBE', 's'));
+    return st;
+  };
+
+  it('take effect, in order, when EXEC commits', () => {
+    const st = queued();
+    expect(words(st)).toEqual(['SUBSCRIBE old', 'PSUBSCRIBE p*']);
+    st.transactionDone(true);
+    expect(words(st)).toEqual(['SUBSCRIBE a b', 'PSUBSCRIBE p*', 'SSUBSCRIBE s']);
+    // Done once: a later commit does not apply them again.
+    st.subscriptions.remove('channel', Buffer.from('a'));
+    st.transactionDone(true);
+    expect(words(st)[0]).toBe('SUBSCRIBE b');
+  });
+
+  it('an argument-less UNSUBSCRIBE queued drops every one of its kind', () => {
+    const st = queued();
+    st.queueSubscription(ROLE.PUNSUBSCRIBE, args('PUNSUBSCRIBE'));
+    st.transactionDone(true);
+    expect(words(st)).toEqual(['SUBSCRIBE a b', 'SSUBSCRIBE s']);
+  });
+
+  it('take no effect when the transaction did not commit', () => {
+    const st = queued();
+    st.transactionDone(false);
+    expect(words(st)).toEqual(['SUBSCRIBE old', 'PSUBSCRIBE p*']);
+  });
+
+  it('are forgotten by a new MULTI, a lost connection and RESET', () => {
+    for (const forget of [(st: ConnectionState) => st.onSent(ROLE.MULTI), (st: ConnectionState) => st.connectionLost(), (st: ConnectionState) => st.reset()]) {
+      const st = queued();
+      forget(st);
+      st.transactionDone(true);
+      expect(st.subscriptions.size('shard')).toBe(0);
+    }
   });
 });
 

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionState } from '../../../src/proxy/connectionState.js';
-import type { ReplayCommand } from '../../../src/proxy/replayCommand.js';
+import type { ReplayCommand } from '../../../src/upstream/replayCommand.js';
 import { ReplyMatcher } from '../../../src/proxy/replyMatcher.js';
 import { BUCKET_SLOTS, ListenerStats, type Histograms } from '../../../src/metrics/listenerStats.js';
 import { MetricsRegistry } from '../../../src/metrics/metricsRegistry.js';
@@ -52,8 +52,9 @@ class Conn {
       onFrame: (s, end) => {
         const at = this.base + end;
         const cmd = s.frameCount > 0 ? COMMAND_INDEX.lookup(s) : 0;
-        // As RequestPath: arguments are decoded outside MULTI for the commands whose arguments are state.
-        const wanted = s.frameCount > 0 && !this.state.inMulti && TRAITS.wantsArgs[cmd] === 1;
+        // The arguments of every command whose arguments are state. (RequestPath skips decoding
+        // where they cannot matter, inside MULTI; that is its test's concern, not the matcher's.)
+        const wanted = s.frameCount > 0 && TRAITS.wantsArgs[cmd] === 1;
         const args = wanted ? decodeCommand(this.buffered.subarray(this.frameStart, at)) : null;
         this.matcher.onRequest(s, cmd, this.now, args);
         this.frameStart = at;
@@ -302,6 +303,31 @@ const SCENARIOS: Record<string, Step[]> = {
     // Queued like any command (one +QUEUED). EXEC's array counts commands, not replies: it holds
     // the first confirmation, and redis-server 7.0 sends the others after it as frames of their own.
     { send: 'MULTI\r\nSUBSCRIBE qa qb\r\nEXEC\r\n', reply: '+OK\r\n+QUEUED\r\n*1\r\n' + conf('subscribe', 'qa', 1) + conf('subscribe', 'qb', 2) },
+  ],
+  subscribeInsideDiscardedMulti: [{ send: 'MULTI\r\nSUBSCRIBE qd\r\nDISCARD\r\n', reply: '+OK\r\n+QUEUED\r\n+OK\r\n' }],
+  subscribeInsideAbortedMulti: [
+    {
+      send: 'MULTI\r\nSUBSCRIBE qe\r\nNOSUCHCMD\r\nEXEC\r\n',
+      reply: "+OK\r\n+QUEUED\r\n-ERR unknown command 'NOSUCHCMD', with args beginning with: \r\n-EXECABORT Transaction discarded because of previous errors.\r\n",
+    },
+  ],
+  subscribeInsideFailedWatch: [
+    { send: 'WATCH qw:k\r\n', reply: '+OK\r\n' },
+    { other: 'SET qw:k 1\r\n' },
+    // EXEC's null array: a watched key changed, nothing ran.
+    { send: 'MULTI\r\nSUBSCRIBE qw\r\nEXEC\r\n', reply: '+OK\r\n+QUEUED\r\n*-1\r\n' },
+  ],
+  // A RESP2 subscriber cannot MULTI at all; in RESP3 it can, and its confirmations are pushes.
+  unsubscribeInsideMulti: [
+    { send: 'HELLO 3\r\n', reply: HELLO3_REPLY },
+    { send: 'SUBSCRIBE ua ub\r\n', reply: conf('subscribe', 'ua', 1, true) + conf('subscribe', 'ub', 2, true) },
+    { send: 'MULTI\r\nUNSUBSCRIBE ua\r\nEXEC\r\n', reply: '+OK\r\n+QUEUED\r\n*1\r\n' + conf('unsubscribe', 'ua', 1, true) },
+    { send: 'PING\r\n', reply: '+PONG\r\n' },
+  ],
+  subscribeInsideMultiResp3: [
+    { send: 'HELLO 3\r\n', reply: HELLO3_REPLY },
+    { send: 'MULTI\r\nSUBSCRIBE qa qb\r\nEXEC\r\n', reply: '+OK\r\n+QUEUED\r\n*1\r\n' + conf('subscribe', 'qa', 1, true) + conf('subscribe', 'qb', 2, true) },
+    { send: 'PING\r\n', reply: '+PONG\r\n' },
   ],
   resetLeavesSubscribedMode: [
     { send: 'SUBSCRIBE rr\r\n', reply: conf('subscribe', 'rr', 1) },
@@ -560,11 +586,9 @@ describe('ReplyMatcher: pub/sub', () => {
     expect([c.observed('unsubscribe'), c.observed('ping'), c.push('other')]).toEqual([1, 1, 0]);
   });
 
-  // src/proxy/replyMatcher.ts confirmation(): an argument-less UNSUBSCRIBE removes nothing by name
-  // and clears the set only when a confirmation's count reaches 0, which it never does while a
-  // pattern is held. The channels stay recorded and a reconnect subscribes the client to them
-  // again. (Before the re-cut, SessionState cleared the set for an argument-less UNSUBSCRIBE.)
-  it('BUG(src): UNSUBSCRIBE without arguments while a pattern is held leaves the channels recorded, so a reconnect resubscribes them', () => {
+  // Each confirmation names one channel, and its count covers patterns too: only the end of an
+  // argument-less UNSUBSCRIBE says that every channel is gone.
+  it('UNSUBSCRIBE without arguments while a pattern is held drops every channel, so a reconnect restores only the pattern', () => {
     const c = drive(new Conn(), scenario('unsubscribeAllKeepsPatterns'));
     expect([c.channels(), c.replayed()]).toEqual([0, ['PSUBSCRIBE p*']]);
   });
@@ -626,6 +650,23 @@ describe('ReplyMatcher: pub/sub', () => {
     expect(c.matcher.captureArrays).toBe(false);
   });
 
+  it('SUBSCRIBE inside a MULTI that did not commit (DISCARD, EXECABORT, a failed WATCH) takes no effect', () => {
+    for (const name of ['subscribeInsideDiscardedMulti', 'subscribeInsideAbortedMulti', 'subscribeInsideFailedWatch']) {
+      const c = drive(new Conn(), scenario(name));
+      expect([name, c.state.subscribed, c.replayed(), c.matcher.pending]).toEqual([name, false, [], 0]);
+    }
+  });
+
+  it('UNSUBSCRIBE inside MULTI takes effect when EXEC commits (RESP3)', () => {
+    const c = drive(new Conn(), scenario('unsubscribeInsideMulti'));
+    expect([c.channels(), c.replayed(), c.matcher.pending, c.observed('ping')]).toEqual([1, ['HELLO 3', 'SUBSCRIBE ub'], 0, 1]);
+  });
+
+  it('SUBSCRIBE inside MULTI in RESP3: the pushes after EXEC\'s array answer nothing, the subscription holds', () => {
+    const c = drive(new Conn(), scenario('subscribeInsideMultiResp3'));
+    expect([c.observed('exec'), c.observed('ping'), c.matcher.pending, c.replayed()]).toEqual([1, 1, 0, ['HELLO 3', 'SUBSCRIBE qa qb']]);
+  });
+
   it('SUBSCRIBE without a channel gets one error and is answered by it', () => {
     const c = new Conn().send('SUBSCRIBE\r\nPING\r\n').recv("-ERR wrong number of arguments for 'subscribe' command\r\n+PONG\r\n");
     expect([c.errors('subscribe', 'ERR'), c.observed('ping'), c.matcher.pending]).toEqual([1, 1, 0]);
@@ -636,11 +677,9 @@ describe('ReplyMatcher: pub/sub', () => {
     expect([c.observed('subscribe'), c.observed('exec'), c.matcher.pending]).toEqual([1, 1, 0]);
   });
 
-  // The confirmations of a SUBSCRIBE run by EXEC are inside EXEC's reply (or, past the first, arrive
-  // when nothing of the family is pending): the matcher never records them. The server holds the
-  // subscriptions, the state does not: RESP2 messages are then not recognised (a message arriving
-  // while a command is pending is taken for its reply), and a reconnect does not restore them.
-  it('BUG(src): SUBSCRIBE inside MULTI/EXEC leaves the connection subscribed on the server but not in ConnectionState', () => {
+  // The confirmations of a SUBSCRIBE run by EXEC are inside EXEC's reply, or arrive when nothing of
+  // the family is pending: the subscriptions take effect from EXEC's committed reply instead.
+  it('SUBSCRIBE inside MULTI takes effect when EXEC commits: messages are recognised and a reconnect restores it', () => {
     const c = drive(new Conn(), scenario('subscribeInsideMulti'));
     c.send('PING\r\n').recv(message('qa', 'hi') + SUBSCRIBED_PONG);
     expect([c.state.subscribed, c.replayed(), c.push('message'), c.observed('ping')]).toEqual([true, ['SUBSCRIBE qa qb'], 1, 1]);

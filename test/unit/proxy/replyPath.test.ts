@@ -6,7 +6,7 @@
  * stream that is relayed raw from its first byte); backpressure and the session's hooks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReplayCommand } from '../../../src/proxy/replayCommand.js';
+import type { ReplayCommand } from '../../../src/upstream/replayCommand.js';
 import { encodeCommand } from '../../../src/resp/commandCodec.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
 import { BUCKET_SLOTS } from '../../../src/metrics/listenerStats.js';

@@ -129,6 +129,20 @@ describe('RequestPath without a gate', () => {
     expect([h.state.watchLost, h.matcher.internalPending, h.matcher.clientPending]).toEqual([false, true, 3]);
   });
 
+  it('inside MULTI the subscribe family\'s arguments are still decoded: they take effect when EXEC commits', async () => {
+    const input = 'MULTI\r\nSUBSCRIBE qa qb\r\nSELECT 4\r\nEXEC\r\n';
+    const reply = '+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n*3\r\n$9\r\nsubscribe\r\n$2\r\nqa\r\n:1\r\n+OK\r\n*3\r\n$9\r\nsubscribe\r\n$2\r\nqb\r\n:2\r\n';
+    for (const chunks of splits(input)) {
+      const h = new Harness(client);
+      h.send(...chunks);
+      h.recv(reply);
+      await client.take(reply.length);
+      // SELECT inside MULTI is not remembered for replay (only its +QUEUED was seen).
+      expect([describeSplit(chunks), h.state.replay().map((c) => decodeCommand(c.bytes)!.map(latin1).join(' '))]).toEqual([describeSplit(chunks), ['SUBSCRIBE qa qb']]);
+    }
+    await client.expectExactly('');
+  });
+
   it('bytes in are not counted with per-command metrics off', () => {
     const h = new Harness(client, { perCommand: false });
     h.send('PING\r\n');

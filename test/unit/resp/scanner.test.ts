@@ -427,9 +427,8 @@ describe('RespScanner reply mode, RESP3', () => {
     }
   });
 
-  // scanner.ts endLine(): any one-character length that is not a number (numberValid false,
-  // lineLength 1) is reported as the streamed type '?', whatever the character was.
-  it('BUG(src): a one-character bad length like "$z" is reported as a streamed type "$?" instead of an invalid length', () => {
+  // Only '?' is RESP3's streamed form; any other bad one-character length is just invalid.
+  it('a one-character bad length like "$z" is an invalid length, not a streamed type', () => {
     expect(scan('reply', '$z\r\n').error?.message).toBe("Protocol error: invalid length for type '$'");
     expect(scan('reply', '*x\r\n').error?.message).toBe("Protocol error: invalid length for type '*'");
   });

@@ -132,7 +132,7 @@ describe('targetAddresses and describeTarget', () => {
   const targets: [ListenerTarget, string[], string][] = [
     [parseTarget('tcp://h:1', 'X'), ['tcp://h:1'], 'tcp://h:1'],
     [parseTarget('tcp://h:1,rediss://g:2', 'X'), ['tcp://h:1', 'rediss://g:2'], 'tcp://h:1,rediss://g:2'],
-    [parseTarget('sentinel://m@a:1,[::1]:2', 'X'), [], 'sentinel m@a:1,::1:2'],
+    [parseTarget('sentinel://m@a:1,[::1]:2', 'X'), [], 'sentinel m@a:1,[::1]:2'],
   ];
   it.each(targets)('%j', (target, urls, described) => {
     expect(targetAddresses(target).map((u) => u.url)).toEqual(urls);

@@ -6,8 +6,8 @@ import type { ListenerSpec } from '../../../src/config/listenerSpec.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
 
 // As cli.ts builds it: every label of the command table but id 0's "unknown".
-const COMMANDS = new Set(TRAITS.names.slice(1));
-const CONTEXT: LoadContext = { isCommand: (name) => COMMANDS.has(name) };
+// The same check cli.ts gives loadConfig.
+const CONTEXT: LoadContext = { isCommand: (name) => TRAITS.isLabel(name) };
 
 function run(argv: string[], env: Record<string, string> = {}): AmbassadorConfig {
   const r = loadConfig(argv, env, CONTEXT);

@@ -13,8 +13,8 @@ import { TRAITS } from '../../../src/resp/commandTraits.js';
 
 const id = (label: string): number => TRAITS.idOf(label);
 // As cli.ts builds it: every label of the command table but id 0's "unknown".
-const COMMANDS = new Set(TRAITS.names.slice(1));
-const isCommand = (name: string): boolean => COMMANDS.has(name);
+// The same check cli.ts gives loadConfig.
+const isCommand = (name: string): boolean => TRAITS.isLabel(name);
 
 function policy(mode: 'deny' | 'allow', list: string): CommandPolicy {
   const source = mode === 'deny' ? 'AMBASSADOR_DENY_COMMANDS' : 'AMBASSADOR_ALLOW_COMMANDS';

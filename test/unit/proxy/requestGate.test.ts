@@ -13,8 +13,8 @@ import { parseCommandList } from '../../../src/config/commandList.js';
 
 const id = (label: string): number => TRAITS.idOf(label);
 // As cli.ts builds it: every label of the command table but id 0's "unknown".
-const COMMANDS = new Set(TRAITS.names.slice(1));
-const isCommand = (name: string): boolean => COMMANDS.has(name);
+// The same check cli.ts gives loadConfig.
+const isCommand = (name: string): boolean => TRAITS.isLabel(name);
 const PASS = 'pa55-w0rd';
 
 const NOAUTH = '-NOAUTH Authentication required.\r\n';

@@ -111,4 +111,9 @@ describe('TRAITS', () => {
       for (const s of subs) expect(TRAITS.tokensWanted[parent]).toBeGreaterThanOrEqual(TRAITS.tokensWanted[id(`${TRAITS.names[parent]}|${s}`)]!);
     }
   });
+
+  it('isLabel: names and subcommand labels of the table, not "unknown" nor made-up ones', () => {
+    expect(['get', 'config', 'config|set', 'client|setname'].map((l) => TRAITS.isLabel(l))).toEqual([true, true, true, true]);
+    expect(['unknown', 'get|x', 'nosuchcommand', 'GET', ''].map((l) => TRAITS.isLabel(l))).toEqual([false, false, false, false, false]);
+  });
 });

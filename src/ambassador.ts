@@ -19,11 +19,14 @@ import type { Runtime } from './runtime.js';
 import { UpstreamDialer } from './upstream/dialer.js';
 import { upstreamAuth } from './upstream/upstreamAuth.js';
 import { UpstreamProbes } from './upstream/upstreamProbes.js';
+import { SharedPool } from './upstream/sharedPool.js';
 
 export class Ambassador implements Runtime {
   private readonly listeners: Listener[] = [];
   private readonly metrics = new MetricsRegistry(TRAITS.names);
   private readonly probes: UpstreamProbes;
+  /** AMBASSADOR_UPSTREAM_MODE=shared: each listener's shared connections. */
+  private readonly pools: SharedPool[] = [];
   private admin: AdminServer | null = null;
 
   constructor(
@@ -34,21 +37,31 @@ export class Ambassador implements Runtime {
   ) {
     if (worker) reportToPrimary(this.metrics.registry);
     const auth = upstreamAuth(config);
-    const byName = new Map<string, Listener>();
-    this.probes = new UpstreamProbes(config, auth, (name) => this.metrics.forListener(name), log, (name, reason) =>
-      byName.get(name)?.upstreamChanged(reason),
-    );
+    const byName = new Map<string, { listener: Listener; pool: SharedPool | null }>();
+    this.probes = new UpstreamProbes(config, auth, (name) => this.metrics.forListener(name), log, (name, reason) => {
+      const entry = byName.get(name);
+      entry?.listener.upstreamChanged(reason);
+      entry?.pool?.retarget(reason);
+    });
     const policy = config.policy ? new CommandPolicy(config.policy) : null;
     const gated = policy !== null || config.requirepass !== null;
     const newGate = (): RequestGate | null => (gated ? new RequestGate(policy, config.requirepass) : null);
     for (const spec of config.listeners) {
       const stats = this.metrics.forListener(spec.name);
+      const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: config.tls, preamble: auth };
+      const dialer = new UpstreamDialer(this.probes.selector(spec.name), dialSettings, stats, log);
+      const pool =
+        config.upstreamMode === 'shared'
+          ? new SharedPool(config.shared.connections, dialer, { limits: config.limits, preamble: auth, unavailableWaitMs: config.unavailableWaitMs }, stats, log)
+          : null;
+      if (pool !== null) this.pools.push(pool);
       const runtime: ListenerRuntime = {
         name: spec.name,
         log,
         stats,
         perCommand: config.metrics,
         upstreamAuth: auth,
+        sharedPool: pool,
         settings: {
           limits: config.limits,
           maxPendingCommands: config.maxPendingCommands,
@@ -57,12 +70,12 @@ export class Ambassador implements Runtime {
           onUpstreamLoss: config.onUpstreamLoss,
           connectWindowMs: config.connectWindowMs,
           unavailableWaitMs: config.unavailableWaitMs,
+          sharedMaxFrameBytes: config.shared.maxFrameBytes,
+          clientOutputLimitBytes: config.shared.clientOutputLimitBytes,
         },
       };
-      const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: config.tls, preamble: auth };
-      const dialer = new UpstreamDialer(this.probes.selector(spec.name), dialSettings, stats, log);
       const listener = new Listener(runtime, spec.port, dialer, newGate, config.maxClients);
-      byName.set(spec.name, listener);
+      byName.set(spec.name, { listener, pool });
       this.listeners.push(listener);
     }
   }
@@ -83,6 +96,7 @@ export class Ambassador implements Runtime {
       this.log.info('listening', { listener: l.name, port: l.port, upstream: describeTarget(spec.target), source: spec.source });
     }
     this.probes.start();
+    for (const p of this.pools) p.start();
     if (this.config.admin) {
       this.admin = new AdminServer(this.metrics, this.probes, this.log);
       try {
@@ -111,6 +125,7 @@ export class Ambassador implements Runtime {
       this.log.warn('shutdown timeout: closing sessions still waiting for replies', { sessions: left.length });
       for (const s of left) s.destroy();
     }
+    for (const p of this.pools) p.close();
     await this.admin?.close();
   }
 }

@@ -18,6 +18,7 @@ import {
   type PolicySpec,
   type UpstreamCredentials,
   type UpstreamLoss,
+  type UpstreamMode,
 } from './settings.js';
 
 /** What loading needs to know beyond its input: which command names exist (for the policy lists). */
@@ -26,6 +27,8 @@ export interface LoadContext {
 }
 
 export const DEFAULT_ADMIN_ADDR = '0.0.0.0:9736';
+/** Measured in npm run bench (README, Performance): more connections only split the batches. */
+export const DEFAULT_SHARED_CONNECTIONS = 1;
 
 export type LoadResult =
   | { readonly kind: 'help' }
@@ -59,6 +62,17 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cont
         'reconnect',
         "reconnect (keep clients, move them to the upstream) or close (socat's behaviour)",
       ),
+      upstreamMode: s.choice<UpstreamMode>(
+        'AMBASSADOR_UPSTREAM_MODE',
+        ['dedicated', 'shared'],
+        'dedicated',
+        'dedicated (one upstream connection per client, as socat) or shared (a few connections shared by many clients)',
+      ),
+      shared: {
+        connections: s.positiveInt('AMBASSADOR_SHARED_CONNECTIONS', DEFAULT_SHARED_CONNECTIONS),
+        maxFrameBytes: s.positiveInt('AMBASSADOR_SHARED_MAX_FRAME', 1024 * 1024),
+        clientOutputLimitBytes: s.positiveInt('AMBASSADOR_CLIENT_OUTPUT_LIMIT', 64 * 1024 * 1024),
+      },
       unavailableWaitMs: s.positiveInt('AMBASSADOR_UNAVAILABLE_WAIT_MS', 5000),
       sentinelPollMs: s.positiveInt('AMBASSADOR_SENTINEL_POLL_MS', 5000),
       workers: s.positiveInt('AMBASSADOR_WORKERS', 1),

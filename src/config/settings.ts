@@ -61,6 +61,19 @@ export interface UpstreamCredentials {
 /** What a client sees when its upstream connection is lost: kept open and moved, or closed (socat). */
 export type UpstreamLoss = 'reconnect' | 'close';
 
+/** One upstream connection per client (socat's way), or a few shared by many clients. */
+export type UpstreamMode = 'dedicated' | 'shared';
+
+/** AMBASSADOR_UPSTREAM_MODE=shared. */
+export interface SharedSettings {
+  /** Upstream connections each listener keeps for its clients. */
+  readonly connections: number;
+  /** A request frame larger than this pins its client (it streams on a connection of its own). */
+  readonly maxFrameBytes: number;
+  /** Replies buffered for a client that does not read beyond this close it (it cannot hold a shared connection back). */
+  readonly clientOutputLimitBytes: number;
+}
+
 export interface AmbassadorConfig {
   readonly listeners: readonly ListenerSpec[];
   /** Address the listeners bind; null means every interface, IPv6 and IPv4. */
@@ -77,6 +90,8 @@ export interface AmbassadorConfig {
   readonly healthTimeoutMs: number;
   readonly healthFailures: number;
   readonly onUpstreamLoss: UpstreamLoss;
+  readonly upstreamMode: UpstreamMode;
+  readonly shared: SharedSettings;
   /** How long commands wait for an upstream while none is available. */
   readonly unavailableWaitMs: number;
   readonly sentinelPollMs: number;

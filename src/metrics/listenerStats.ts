@@ -4,6 +4,7 @@
  * a command costs two array increments, and MetricsRegistry turns the arrays into prom-client
  * metric objects only when /metrics is scraped.
  */
+import { PIN_REASONS, type PinReason } from '../resp/commandTraits.js';
 import { DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS, REJECT_REASONS } from './metricTable.js';
 
 /** Bucket bounds in milliseconds, the unit of performance.now(). */
@@ -52,6 +53,10 @@ export class ListenerStats {
   upstreamLost = 0;
   /** Reconnects whose replayed state (or the ambassador's own AUTH) the upstream refused. */
   replayFailures = 0;
+  /** AMBASSADOR_UPSTREAM_MODE=shared: shared upstream connections up now. */
+  sharedConnections = 0;
+  /** Clients moved to a connection of their own, one slot per PIN_REASONS entry. */
+  readonly pins = new Float64Array(PIN_REASONS.length);
   /** upstream url → 0/1. */
   readonly upstreamUp = new Map<string, number>();
   /** upstream url → failed connect attempts. */
@@ -75,6 +80,10 @@ export class ListenerStats {
 
   replayFailed(): void {
     this.replayFailures++;
+  }
+
+  pinned(reason: PinReason): void {
+    this.pins[PIN_REASONS.indexOf(reason)]!++;
   }
 
   reject(cmd: number, reason: string): void {

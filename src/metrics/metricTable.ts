@@ -122,6 +122,19 @@ export const METRICS = {
     help: "Upstream connections on which the upstream refused a command restoring the client's state after a reconnect (AUTH, HELLO, SELECT, CLIENT SETNAME, READONLY, SUBSCRIBE) or the ambassador's own AUTH; the client was closed (the log line names the command).",
     labels: ['listener'],
   },
+  sharedConnections: {
+    name: 'redis_ambassador_shared_connections',
+    type: 'gauge',
+    help: 'AMBASSADOR_UPSTREAM_MODE=shared: the listener\'s shared upstream connections that are up now (0 in dedicated mode).',
+    labels: ['listener'],
+    aggregator: 'max',
+  },
+  pinnedClients: {
+    name: 'redis_ambassador_pinned_clients_total',
+    type: 'counter',
+    help: 'AMBASSADOR_UPSTREAM_MODE=shared: clients moved to an upstream connection of their own, by what moved them (select, auth, hello, transaction, pubsub, blocking, monitor, replication, client, readonly, reset, asking, large, unknown).',
+    labels: ['listener', 'reason'],
+  },
   failovers: {
     name: 'redis_ambassador_failovers_total',
     type: 'counter',

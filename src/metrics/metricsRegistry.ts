@@ -4,6 +4,7 @@
  * prom-client's default process metrics (CPU, RSS, heap, event-loop lag) join them, prefixed.
  */
 import client from 'prom-client';
+import { PIN_REASONS } from '../resp/commandTraits.js';
 import { DURATION_BUCKETS, ERROR_CODES, METRIC_PREFIX, METRICS, PUSH_KINDS, REJECT_REASONS, type MetricDef } from './metricTable.js';
 import { BUCKET_SLOTS, ListenerStats, type Histograms } from './listenerStats.js';
 
@@ -52,6 +53,10 @@ export class MetricsRegistry {
           { labels: { listener: s.listener, cause: 'lost' }, value: s.upstreamLost },
         ]),
       replayFailures: () => this.perListener((s) => s.replayFailures),
+      sharedConnections: () => this.perListener((s) => s.sharedConnections),
+      pinnedClients: () =>
+        // Every reason at 0 too: a bounded set, and a panel or alert has a series from the start.
+        this.stats.flatMap((s) => PIN_REASONS.map((reason, k) => ({ labels: { listener: s.listener, reason }, value: s.pins[k]! }))),
       failovers: () => this.perListener((s) => s.failovers),
     };
     for (const key of Object.keys(METRICS) as (keyof typeof METRICS)[]) {

@@ -2,6 +2,7 @@
 import type { Limits, UpstreamLoss } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
+import type { SharedPool } from '../upstream/sharedPool.js';
 
 export interface SessionSettings {
   readonly limits: Limits;
@@ -15,6 +16,10 @@ export interface SessionSettings {
   readonly connectWindowMs: number;
   /** After a loss, how long commands wait for an upstream. */
   readonly unavailableWaitMs: number;
+  /** Shared mode: a frame larger than this pins its client. */
+  readonly sharedMaxFrameBytes: number;
+  /** Shared mode: replies a client leaves unread beyond this close it. */
+  readonly clientOutputLimitBytes: number;
 }
 
 export interface ListenerRuntime {
@@ -28,4 +33,6 @@ export interface ListenerRuntime {
   readonly settings: SessionSettings;
   /** The ambassador's own AUTH for every upstream connection, or null. */
   readonly upstreamAuth: Buffer | null;
+  /** AMBASSADOR_UPSTREAM_MODE=shared: the listener's shared connections; null in dedicated mode. */
+  readonly sharedPool: SharedPool | null;
 }

@@ -18,7 +18,7 @@
  * What a reply changes in the connection's state is applied to ConnectionState, its one record.
  */
 import { ROLE, TRAITS } from '../resp/commandTraits.js';
-import { errorWord, tokenInteger, tokenIs } from '../resp/frameView.js';
+import { errorWord, readBlocks, tokenInteger, tokenIs } from '../resp/frameView.js';
 import { RESP_TYPE, type ArrayCapture, type RespScanner } from '../resp/scanner.js';
 import { ERROR_CODES, PUSH_KINDS } from '../metrics/metricTable.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
@@ -316,20 +316,11 @@ export class ReplyMatcher implements ArrayCapture {
     if (this.stats !== null) this.stats.push[kind]!++;
   }
 
-  /**
-   * The pending kind of a command: its role, except that XREAD and XREADGROUP only block with a
-   * BLOCK option, found by walking their options (each but NOACK takes a value) up to STREAMS,
-   * so a group or consumer named "block" is not mistaken for it.
-   */
+  /** The pending kind of a command: its role, except that XREAD and XREADGROUP block only with BLOCK. */
   private kindOf(role: number, s: RespScanner): number {
-    const first = role === ROLE.XREAD ? 1 : role === ROLE.XREADGROUP ? 4 : -1;
-    if (first < 0) return role;
-    for (let k = first; k < s.tokenCount; ) {
-      if (tokenIs(s, k, 'block')) return ROLE.BLOCKING;
-      if (tokenIs(s, k, 'streams')) return ROLE.PLAIN;
-      k += tokenIs(s, k, 'noack') ? 1 : 2;
-    }
-    return ROLE.PLAIN;
+    if (role === ROLE.XREAD) return readBlocks(s, 1) ? ROLE.BLOCKING : ROLE.PLAIN;
+    if (role === ROLE.XREADGROUP) return readBlocks(s, 4) ? ROLE.BLOCKING : ROLE.PLAIN;
+    return role;
   }
 }
 

@@ -8,8 +8,8 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { RespScanner } from '../resp/scanner.js';
-import type { UpstreamLink } from '../upstream/upstreamLink.js';
 import type { ConnectionState } from './connectionState.js';
+import type { LinkHolder } from './linkHolder.js';
 import type { ListenerRuntime } from './listenerRuntime.js';
 import type { ReplyMatcher } from './replyMatcher.js';
 
@@ -45,7 +45,7 @@ export class ReplyPath {
     private readonly runtime: ListenerRuntime,
     private readonly matcher: ReplyMatcher,
     private readonly state: ConnectionState,
-    private readonly link: UpstreamLink,
+    private readonly links: LinkHolder,
     private readonly events: ReplyEvents,
   ) {
     this.scanner = this.newScanner();
@@ -86,6 +86,18 @@ export class ReplyPath {
       const rest = chunk.subarray(this.sent);
       this.held = this.held === null ? rest : Buffer.concat([this.held, rest]);
     }
+    this.events.afterReplies();
+  }
+
+  /** Shared mode: bytes of the reply to the client's oldest command in flight, passed on as they arrive. */
+  onSharedBytes(bytes: Buffer): void {
+    this.toClient(bytes);
+  }
+
+  /** Shared mode: that reply ended; `frame` is the shared connection's scanner, describing it. */
+  onSharedFrameEnd(frame: RespScanner, now: number): void {
+    this.matcher.onReply(frame, now);
+    this.emitLocal();
     this.events.afterReplies();
   }
 
@@ -174,7 +186,7 @@ export class ReplyPath {
   private toClient(bytes: Buffer): void {
     if (bytes.length === 0) return;
     if (this.runtime.perCommand) this.runtime.stats.bytesOut += bytes.length;
-    if (!this.client.write(bytes)) this.link.pauseReplies();
+    if (!this.client.write(bytes)) this.links.link.pauseReplies(this.client.writableLength);
   }
 
   private onProtocolError(message: string, goodEnd: number): void {

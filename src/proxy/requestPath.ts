@@ -9,16 +9,19 @@ import { decodeCommand } from '../resp/commandCodec.js';
 import { COMMAND_INDEX } from '../resp/commandIndex.js';
 import { ROLE, TRAITS } from '../resp/commandTraits.js';
 import { RespScanner } from '../resp/scanner.js';
-import type { UpstreamLink } from '../upstream/upstreamLink.js';
+import type { PinReason } from '../resp/commandTraits.js';
 import { TRANSACTION_POISON, type ConnectionState } from './connectionState.js';
+import type { LinkHolder } from './linkHolder.js';
 import type { ListenerRuntime } from './listenerRuntime.js';
 import type { ReplyMatcher } from './replyMatcher.js';
 import type { ReplyPath } from './replyPath.js';
 import type { RequestGate, Verdict } from './requestGate.js';
+import { pinReason } from './pinning.js';
 
 /** Largest partial request kept to recover a state command's arguments (SUBSCRIBE to many channels). */
 const PARTIAL_FRAME_LIMIT = 1024 * 1024;
 const FORWARD: Verdict = { kind: 'forward' };
+const OK = Buffer.from('+OK\r\n');
 const TOO_LARGE_TO_CHECK: Verdict = {
   kind: 'local',
   reply: Buffer.from('-ERR command too large for the ambassador to check (over 1 MB before its arguments were known)\r\n'),
@@ -32,6 +35,10 @@ export interface RequestEvents {
   onRefusedInReplication(cmd: number): void;
   /** Too many commands in flight: stop reading the client until replies catch up. */
   onTooManyPending(): void;
+  /** Shared mode: this client needs an upstream connection of its own from this command on. */
+  onPin(reason: PinReason): void;
+  /** Shared mode: QUIT was answered here (a shared connection must not be closed); close once all is answered. */
+  onQuit(): void;
 }
 
 export class RequestPath {
@@ -48,16 +55,19 @@ export class RequestPath {
   // With a gate: the fate of the frame in progress, and whether its bytes so far were held back.
   private verdict: Verdict | 'wait' | null = null;
   private holding = false;
+  /** A frame in progress is kept up to this size; in shared mode at least up to the pin bound. */
+  private readonly partialLimit: number;
 
   constructor(
     private readonly runtime: ListenerRuntime,
     private readonly gate: RequestGate | null,
     private readonly matcher: ReplyMatcher,
     private readonly state: ConnectionState,
-    private readonly link: UpstreamLink,
+    private readonly links: LinkHolder,
     private readonly replies: ReplyPath,
     private readonly events: RequestEvents,
   ) {
+    this.partialLimit = runtime.sharedPool === null ? PARTIAL_FRAME_LIMIT : Math.max(PARTIAL_FRAME_LIMIT, runtime.settings.sharedMaxFrameBytes);
     this.scanner = new RespScanner(
       'request',
       {
@@ -86,7 +96,7 @@ export class RequestPath {
     if (this.runtime.perCommand) this.runtime.stats.bytesIn += chunk.length;
     if (this.state.replicating && this.gate === null) {
       // A replica's REPLCONF ACKs get no replies: nothing to match, the bytes just go.
-      this.link.send(chunk);
+      this.links.link.send(chunk);
       return;
     }
     this.now = now;
@@ -96,20 +106,45 @@ export class RequestPath {
     this.scanner.feed(chunk);
     this.chunk = null;
     if (this.scanner.failed) return; // the valid prefix was sent by onProtocolError
+    if (this.links.link.wholeFrames) this.keepTail(chunk);
+    else this.sendChunk(chunk);
+    if (this.matcher.pending > this.runtime.settings.maxPendingCommands) this.events.onTooManyPending();
+  }
+
+  /** Bytes go on a chunk at a time; with a gate, a frame in progress may be held back. */
+  private sendChunk(chunk: Buffer): void {
+    const link = this.links.link;
     const kind = this.verdictKind();
     if (this.gate !== null && !this.scanner.atBoundary && kind !== 'forward') {
       // The frame in progress may not go upstream (yet): send what precedes it, hold it back.
-      this.link.send(chunk.subarray(this.sent, this.frameStart));
+      link.send(chunk.subarray(this.sent, this.frameStart));
       if (kind !== 'local') this.holding = true;
     } else {
-      this.link.send(this.sent === 0 ? chunk : chunk.subarray(this.sent));
+      link.send(this.sent === 0 ? chunk : chunk.subarray(this.sent));
     }
     if (!this.scanner.atBoundary) {
       const tail = chunk.subarray(this.frameStart);
       if (this.holding && this.partialBytes + tail.length > PARTIAL_FRAME_LIMIT) this.decideTooLarge(tail);
       this.keepPartial(tail);
     }
-    if (this.matcher.pending > this.runtime.settings.maxPendingCommands) this.events.onTooManyPending();
+  }
+
+  /**
+   * Shared mode: only whole frames go to a shared connection, so a frame in progress is kept
+   * until it ends; one too large to keep pins its client, and streams from here on.
+   */
+  private keepTail(chunk: Buffer): void {
+    if (this.scanner.atBoundary) return;
+    const tail = chunk.subarray(this.frameStart);
+    if (this.partialBytes + tail.length <= this.runtime.settings.sharedMaxFrameBytes) {
+      this.keepPartial(tail);
+      return;
+    }
+    const kept = this.partial ?? [];
+    this.events.onPin('large');
+    for (const b of kept) this.links.link.send(b);
+    this.links.link.send(tail);
+    this.keepPartial(tail);
   }
 
   /**
@@ -121,7 +156,7 @@ export class RequestPath {
     const verdict = this.gate!.final(COMMAND_INDEX.lookup(this.scanner), null);
     if (verdict.kind === 'forward') {
       this.releaseHeld();
-      this.link.send(tail);
+      this.links.link.send(tail);
       this.verdict = FORWARD;
     } else {
       this.holding = false;
@@ -144,11 +179,11 @@ export class RequestPath {
     return v === null ? null : v === 'wait' ? 'wait' : v.kind;
   }
 
-  /** Held-back bytes of the frame in progress go upstream after all. */
+  /** Held-back bytes of the frame in progress go upstream after all (whole frames go at their end). */
   private releaseHeld(): void {
     if (!this.holding) return;
     this.holding = false;
-    for (const b of this.partial ?? []) this.link.send(b);
+    if (!this.links.link.wholeFrames) for (const b of this.partial ?? []) this.links.link.send(b);
   }
 
   private onFrame(s: RespScanner, end: number): void {
@@ -188,18 +223,62 @@ export class RequestPath {
   }
 
   private forward(s: RespScanner, id: number, end: number, args: Buffer[] | null): void {
+    if (this.links.link.wholeFrames && s.frameCount > 0 && !this.shareable(s, id, args)) return;
     this.releaseHeld();
     this.matcher.onRequest(s, id, this.now, args);
+    if (this.links.link.wholeFrames) {
+      if (s.frameCount > 0) this.sendFrame(end); // Redis ignores an empty command: so can a shared connection
+      return;
+    }
     // A SYNC/PSYNC: its reply may begin a replication stream, which is not RESP.
     if (this.matcher.replicationReplyDue) this.replies.expectReplicationReply();
     if (TRAITS.role[id] === ROLE.MULTI && this.state.watchLost && this.state.inMulti) {
       // The WATCHes this transaction relies on were on the lost connection: make its EXEC fail.
       this.state.watchLost = false;
-      this.link.send(this.chunk!.subarray(this.sent, end));
-      this.link.send(TRANSACTION_POISON);
+      this.links.link.send(this.chunk!.subarray(this.sent, end));
+      this.links.link.send(TRANSACTION_POISON);
       this.sent = end;
       this.matcher.pushInternal(0, this.now);
     }
+  }
+
+  /**
+   * Shared mode: whether the command may go on the shared connection. QUIT is answered here
+   * (false); a command that pins moves the client to a connection of its own first (then it
+   * goes there with everything after it; still true).
+   */
+  private shareable(s: RespScanner, id: number, args: Buffer[] | null): boolean {
+    if (TRAITS.role[id] === ROLE.QUIT) {
+      if (this.runtime.perCommand) this.runtime.stats.commands[id]!++;
+      this.replies.answerLocally(id, this.now, OK);
+      this.events.onQuit();
+      return false;
+    }
+    this.pinFor(s, id, args, true);
+    return true;
+  }
+
+  /**
+   * Pins the client if the command needs it. `ownBytes`: the command's own frame goes on, so its
+   * earlier bytes (kept here) are sent first and the rest of the chunk goes from its start.
+   */
+  private pinFor(s: RespScanner, id: number, args: Buffer[] | null, ownBytes: boolean): void {
+    const reason = pinReason(id, s, args);
+    if (reason === null) return;
+    const began = this.partial !== null && this.partial.length > 0;
+    const kept = this.partial ?? [];
+    this.events.onPin(reason);
+    if (!ownBytes) return;
+    for (const b of kept) this.links.link.send(b);
+    this.sent = began ? 0 : this.frameStart;
+  }
+
+  /** Shared mode: the frame that ends at `end`, whole, to the shared connection. */
+  private sendFrame(end: number): void {
+    const chunk = this.chunk!;
+    const frame = this.partial === null || this.partial.length === 0 ? chunk.subarray(this.frameStart, end) : Buffer.concat([...this.partial, chunk.subarray(0, end)]);
+    this.links.link.send(frame);
+    this.sent = end;
   }
 
   /**
@@ -226,16 +305,19 @@ export class RequestPath {
   private answerOrRewrite(s: RespScanner, id: number, verdict: Verdict, end: number): void {
     // A frame begun in an earlier chunk starts at 0 here (its earlier bytes were held, not sent).
     const startInChunk = this.partial === null || this.partial.length > 0 ? 0 : this.frameStart;
-    this.link.send(this.chunk!.subarray(this.sent, startInChunk));
+    const link = this.links.link;
+    if (!link.wholeFrames) link.send(this.chunk!.subarray(this.sent, startInChunk));
     this.sent = end;
     this.holding = false;
     if (verdict.kind === 'rewrite') {
-      this.link.send(verdict.bytes);
+      // HELLO … AUTH, forwarded without its AUTH: on a shared connection it pins first.
+      if (link.wholeFrames) this.pinFor(s, id, null, false);
+      this.links.link.send(verdict.bytes);
       this.matcher.onRequest(s, id, this.now, decodeCommand(verdict.bytes));
     } else if (verdict.kind === 'local') {
       if (verdict.reason !== null) this.runtime.stats.reject(id, verdict.reason);
       if (verdict.reason !== null && this.state.inMulti) {
-        this.link.send(TRANSACTION_POISON);
+        link.send(TRANSACTION_POISON);
         this.matcher.pushInternal(0, this.now);
       }
       this.replies.answerLocally(id, this.now, verdict.reply);
@@ -252,14 +334,14 @@ export class RequestPath {
   private keepPartial(bytes: Buffer): void {
     if (this.partial === null) return;
     this.partialBytes += bytes.length;
-    if (this.partialBytes > PARTIAL_FRAME_LIMIT) this.partial = null;
+    if (this.partialBytes > this.partialLimit) this.partial = null;
     else this.partial.push(bytes);
   }
 
   private onProtocolError(message: string, goodEnd: number): void {
     // Redis answers the commands before the bad bytes, then the error, then closes: so do we.
     const chunk = this.chunk;
-    if (chunk !== null && goodEnd > this.sent) this.link.send(chunk.subarray(this.sent, goodEnd));
+    if (chunk !== null && goodEnd > this.sent && !this.links.link.wholeFrames) this.links.link.send(chunk.subarray(this.sent, goodEnd));
     this.events.onClientProtocolError(message);
   }
 }

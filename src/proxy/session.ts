@@ -15,16 +15,19 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenerRuntime } from './listenerRuntime.js';
+import type { LinkHolder } from './linkHolder.js';
 import { ConnectionState } from './connectionState.js';
 import type { ReplayCommand } from '../upstream/replayCommand.js';
 import { ReplyMatcher } from './replyMatcher.js';
 import { ReplyPath, type ReplyEvents } from './replyPath.js';
 import type { RequestGate } from './requestGate.js';
 import { RequestPath, type RequestEvents } from './requestPath.js';
-import { TRAITS } from '../resp/commandTraits.js';
+import { TRAITS, type PinReason } from '../resp/commandTraits.js';
+import type { RespScanner } from '../resp/scanner.js';
 import type { UpstreamUnreachable } from '../upstream/connector.js';
 import { DedicatedLink } from '../upstream/dedicatedLink.js';
 import type { UpstreamDialer } from '../upstream/dialer.js';
+import { SharedLink } from '../upstream/sharedLink.js';
 import type { LinkEvents, UpstreamLink } from '../upstream/upstreamLink.js';
 
 export const UPSTREAM_LOST_ERROR = '-ERR upstream connection lost; command may or may not have run\r\n';
@@ -35,11 +38,14 @@ const AUTH = TRAITS.idOf('auth');
 const PAUSE_LINK_BLOCKED = 1;
 const PAUSE_TOO_MANY_PENDING = 2;
 const PAUSE_STOPPED = 4;
+/** Shared mode: the client leaves replies unread; it may not add commands meanwhile. */
+const PAUSE_BACKLOG = 8;
 
 /**
- * open: relaying. ending: the client half-closed; the upstream finishes its replies.
- * failing: the client sent bytes Redis would refuse; earlier replies go out, then the error.
- * draining: shutdown; replies in flight go out, nothing more is read.
+ * open: relaying. ending: the client half-closed (or, on a shared connection, sent QUIT); the
+ * replies it is owed go out, then it is closed. failing: the client sent bytes Redis would refuse;
+ * earlier replies go out, then the error. draining: shutdown; replies in flight go out, nothing
+ * more is read.
  */
 type Phase = 'open' | 'ending' | 'failing' | 'draining' | 'closed';
 
@@ -53,10 +59,11 @@ export type CloseReason =
   | 'closed by the server'
   | 'replay refused'
   | 'upstream protocol error'
+  | 'client output limit'
   | 'shutdown'
   | 'shutdown timeout';
 
-export class Session implements LinkEvents, ReplyEvents, RequestEvents {
+export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHolder {
   private phase: Phase = 'open';
   private closeReason: CloseReason = 'client closed';
   private paused = 0;
@@ -67,9 +74,12 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
   private restoreAnswered = 0;
   private refusal: { readonly command: ReplayCommand; readonly error: string } | null = null;
   private finished = false;
+  /** The upstream link; a client on a shared connection moves, once, to a dedicated one. */
+  private current: UpstreamLink;
+  /** The shared link a pinned client is leaving, while replies to what it sent there are due. */
+  private leaving: SharedLink | null = null;
   private readonly state = new ConnectionState();
   private readonly matcher: ReplyMatcher;
-  private readonly link: UpstreamLink;
   private readonly replies: ReplyPath;
   private readonly requests: RequestPath;
 
@@ -80,16 +90,19 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     gate: RequestGate | null,
     private readonly onClosed: (s: Session) => void,
   ) {
-    const settings = runtime.settings;
     this.matcher = new ReplyMatcher(
       runtime.perCommand ? runtime.stats : null,
       this.state,
       (code) => dialer.suspect(`a client got -${code}`),
       (refusal) => this.onRestoreAnswered(refusal),
     );
-    this.link = new DedicatedLink(dialer, this, { firstMs: settings.connectWindowMs, laterMs: settings.unavailableWaitMs });
-    this.replies = new ReplyPath(client, runtime, this.matcher, this.state, this.link, this);
-    this.requests = new RequestPath(runtime, gate, this.matcher, this.state, this.link, this.replies, this);
+    this.current = runtime.sharedPool !== null ? new SharedLink(runtime.sharedPool, this) : this.dedicatedLink();
+    this.replies = new ReplyPath(client, runtime, this.matcher, this.state, this, this);
+    this.requests = new RequestPath(runtime, gate, this.matcher, this.state, this, this.replies, this);
+  }
+
+  get link(): UpstreamLink {
+    return this.current;
   }
 
   get pendingCommands(): number {
@@ -112,7 +125,7 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     c.on('error', (err) => this.runtime.log.debug('client socket error', { listener: this.runtime.name, error: err.message }));
     c.on('close', () => this.finish());
     c.on('drain', () => this.link.resumeReplies());
-    this.link.start();
+    this.current.start();
   }
 
   /** Shutdown: read no more commands, close once the replies in flight have been delivered. */
@@ -131,6 +144,67 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
   /** The listener's master changed: a session on another upstream moves to it. */
   upstreamChanged(reason: string): void {
     this.link.retarget(reason);
+  }
+
+  // --- shared mode -------------------------------------------------------------------------
+
+  onSharedReplyBytes(bytes: Buffer): void {
+    this.replies.onSharedBytes(bytes);
+  }
+
+  onSharedReplyEnd(frame: RespScanner, now: number): void {
+    this.replies.onSharedFrameEnd(frame, now);
+  }
+
+  /**
+   * The client leaves `bytes` of replies unread. A shared connection cannot wait for it: the
+   * client sends nothing more until it catches up, and past the limit it is closed (as Redis's
+   * client-output-buffer-limit closes a client that cannot keep up).
+   */
+  onClientBacklog(bytes: number): void {
+    if (bytes > this.runtime.settings.clientOutputLimitBytes) {
+      this.runtime.log.warn('client closed: it leaves more replies unread than AMBASSADOR_CLIENT_OUTPUT_LIMIT', {
+        listener: this.runtime.name,
+        client: this.peer(),
+        unread_bytes: bytes,
+      });
+      this.close('client output limit', [], true);
+      return;
+    }
+    this.pause(PAUSE_BACKLOG, bytes > 0);
+  }
+
+  /**
+   * The client needs an upstream connection of its own from this command on. What it sent on
+   * the shared connection is answered there first, so its replies keep their order; only then
+   * does the new connection open, and what the client sends meanwhile waits in it.
+   */
+  onPin(reason: PinReason): void {
+    const shared = this.current as SharedLink;
+    this.runtime.stats.pinned(reason);
+    this.runtime.log.debug('client moved to an upstream connection of its own', { listener: this.runtime.name, client: this.peer(), reason });
+    this.current = this.dedicatedLink();
+    // Whatever held the shared connection back is no concern of the new one.
+    this.pause(PAUSE_LINK_BLOCKED, false);
+    if (shared.commandsInFlight === 0) {
+      shared.close();
+      this.current.start();
+      return;
+    }
+    this.leaving = shared;
+    shared.redirect({
+      ...this.leavingEvents(),
+      onSharedReplyEnd: (frame, now) => {
+        this.replies.onSharedFrameEnd(frame, now);
+        if (this.leaving === shared && shared.commandsInFlight === 0) this.left();
+      },
+      onUpstreamGone: (_how, detail) => this.leftByLoss(detail),
+    });
+  }
+
+  onQuit(): void {
+    this.phase = 'ending';
+    if (this.matcher.clientPending === 0) this.close('client closed');
   }
 
   // --- the link's events -----------------------------------------------------------------
@@ -188,13 +262,69 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     this.runtime.log.warn('upstream still unavailable', fields);
     const owed = this.matcher.abandonPending();
     if (owed > 0) this.replies.deliver(Buffer.from(line.repeat(owed)));
-    // Their bytes are dropped; a frame still arriving is kept whole, or, if it cannot be, the
-    // client is closed (there is no telling where the next command would begin).
+    this.dropHeld();
+    this.link.retryLater();
+  }
+
+  /**
+   * Bytes held for a connection whose commands were answered with errors are dropped; a frame
+   * still arriving is kept whole (a shared link never holds part of one), or, if it cannot be,
+   * the client is closed: there is no telling where its next command would begin.
+   */
+  private dropHeld(): void {
     this.link.discardHeld();
+    if (this.link.wholeFrames) return;
     const partial = this.requests.partialFrame();
     if (partial === null) return this.close('upstream unreachable', [], true);
     for (const b of partial) this.link.send(b);
-    this.link.retryLater();
+  }
+
+  private dedicatedLink(): DedicatedLink {
+    const settings = this.runtime.settings;
+    return new DedicatedLink(this.dialer, this, { firstMs: settings.connectWindowMs, laterMs: settings.unavailableWaitMs });
+  }
+
+  /** The events of the shared link a pinned client is leaving: its replies still go to the client. */
+  private leavingEvents(): LinkEvents {
+    return {
+      onUpstreamData: () => {},
+      onUpstreamConnected: () => [],
+      onUpstreamGone: () => {},
+      onUpstreamUnreachable: () => {},
+      onLinkWritable: () => {},
+      mayBeClosedOnPurpose: () => false,
+      onSharedReplyBytes: (bytes) => this.replies.onSharedBytes(bytes),
+      onSharedReplyEnd: () => {},
+      onClientBacklog: (bytes) => this.onClientBacklog(bytes),
+    };
+  }
+
+  /** Everything sent on the shared connection is answered: the client's own connection opens. */
+  private left(): void {
+    this.leaving?.close();
+    this.leaving = null;
+    if (this.phase !== 'closed') this.current.start();
+  }
+
+  /**
+   * The shared connection was lost while a pinned client's commands were still on it: they and
+   * the ones waiting behind them all get the loss's error, then the client's own connection opens.
+   */
+  private leftByLoss(detail: string): void {
+    const cut = this.leaving?.replyCut ?? false;
+    this.leaving = null;
+    if (cut || this.phase !== 'open') {
+      this.close('upstream lost');
+      return;
+    }
+    this.runtime.stats.disconnected('lost');
+    const answers: Buffer[] = [];
+    this.matcher.forEachPending((reply) => answers.push(reply ?? UPSTREAM_LOST));
+    this.matcher.connectionLost();
+    for (const a of answers) this.replies.deliver(a);
+    this.runtime.log.warn('upstream connection lost', { listener: this.runtime.name, upstream: 'shared', pending: answers.length, error: detail });
+    this.dropHeld();
+    if (this.phase === 'open') this.current.start();
   }
 
   onLinkWritable(writable: boolean): void {
@@ -231,6 +361,8 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     if (this.matcher.clientPending > 0) return;
     if (this.phase === 'failing') this.close('client protocol error', [Buffer.from(`-ERR ${this.failure}\r\n`)]);
     else if (this.phase === 'draining') this.close('shutdown');
+    // A shared connection does not close when the client is done: the session does.
+    else if (this.phase === 'ending' && this.link.wholeFrames) this.close('client closed');
   }
 
   // --- the request path's events -----------------------------------------------------------
@@ -266,6 +398,7 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     // Half-close, as socat does: the upstream still answers what was sent, then closes.
     if (this.phase === 'open') this.phase = 'ending';
     this.link.end();
+    if (this.link.wholeFrames && this.matcher.clientPending === 0) this.close('client closed');
   }
 
   private onIdle(): void {
@@ -340,7 +473,7 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     }
     // A reply cut in half has partly reached the client: only closing is honest then. So is a
     // client that caches with CLIENT TRACKING: the invalidations it missed cannot be replayed.
-    const cut = this.replies.replyCut;
+    const cut = this.replies.replyCut || this.link.replyCut;
     const st = this.state;
     const canStay = this.runtime.settings.onUpstreamLoss === 'reconnect' && this.phase === 'open' && !st.quitSent && !st.replicating && !st.tracking && !cut;
     // In order: each command owed by the upstream gets the error, each local answer its reply.
@@ -374,6 +507,7 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     this.phase = 'closed';
     this.closeReason = reason;
     this.link.close();
+    this.leaving?.close();
     this.replies.stop();
     if (now) {
       this.client.destroy();
@@ -391,6 +525,7 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     if (this.phase !== 'closed') {
       this.phase = 'closed';
       this.link.close();
+      this.leaving?.close();
     }
     this.runtime.log.debug('client closed', { listener: this.runtime.name, client: this.peer(), reason: this.closeReason });
     this.onClosed(this);

@@ -50,9 +50,33 @@ export const ROLE = {
  */
 export type Category = 'ordinary' | 'blocking' | 'pubsub' | 'transaction' | 'replication' | 'connection';
 
+/**
+ * Why a command needs a connection of the client's own (AMBASSADOR_UPSTREAM_MODE=shared): it
+ * makes or reads connection state, or holds the connection. A bounded set: it is a metric label.
+ */
+export const PIN_REASONS = [
+  'select',
+  'auth',
+  'hello',
+  'transaction',
+  'pubsub',
+  'blocking',
+  'monitor',
+  'replication',
+  'client',
+  'readonly',
+  'reset',
+  'asking',
+  'large',
+  'unknown',
+] as const;
+export type PinReason = (typeof PIN_REASONS)[number];
+
 interface Special {
   readonly role: number;
   readonly category: Category;
+  /** Why it cannot share a connection with other clients; none: it can. */
+  readonly pin?: PinReason;
   /** Its decoded arguments are needed (state to replay, or the gate's AUTH check). */
   readonly args?: boolean;
   /** Leading tokens read (name included), where more than the name and a subcommand. */
@@ -60,38 +84,43 @@ interface Special {
 }
 
 const ROLES: Readonly<Record<string, Special>> = {
-  subscribe: { role: ROLE.SUBSCRIBE, category: 'pubsub', args: true },
-  unsubscribe: { role: ROLE.UNSUBSCRIBE, category: 'pubsub', args: true },
-  psubscribe: { role: ROLE.PSUBSCRIBE, category: 'pubsub', args: true },
-  punsubscribe: { role: ROLE.PUNSUBSCRIBE, category: 'pubsub', args: true },
-  ssubscribe: { role: ROLE.SSUBSCRIBE, category: 'pubsub', args: true },
-  sunsubscribe: { role: ROLE.SUNSUBSCRIBE, category: 'pubsub', args: true },
-  hello: { role: ROLE.HELLO, category: 'connection', args: true, tokens: 2 },
-  reset: { role: ROLE.RESET, category: 'connection' },
-  monitor: { role: ROLE.MONITOR, category: 'connection' },
-  sync: { role: ROLE.REPLICATION, category: 'replication' },
-  psync: { role: ROLE.REPLICATION, category: 'replication' },
-  replconf: { role: ROLE.PLAIN, category: 'replication' },
+  subscribe: { role: ROLE.SUBSCRIBE, category: 'pubsub', args: true, pin: 'pubsub' },
+  unsubscribe: { role: ROLE.UNSUBSCRIBE, category: 'pubsub', args: true, pin: 'pubsub' },
+  psubscribe: { role: ROLE.PSUBSCRIBE, category: 'pubsub', args: true, pin: 'pubsub' },
+  punsubscribe: { role: ROLE.PUNSUBSCRIBE, category: 'pubsub', args: true, pin: 'pubsub' },
+  ssubscribe: { role: ROLE.SSUBSCRIBE, category: 'pubsub', args: true, pin: 'pubsub' },
+  sunsubscribe: { role: ROLE.SUNSUBSCRIBE, category: 'pubsub', args: true, pin: 'pubsub' },
+  hello: { role: ROLE.HELLO, category: 'connection', args: true, tokens: 2, pin: 'hello' },
+  reset: { role: ROLE.RESET, category: 'connection', pin: 'reset' },
+  monitor: { role: ROLE.MONITOR, category: 'connection', pin: 'monitor' },
+  sync: { role: ROLE.REPLICATION, category: 'replication', pin: 'replication' },
+  psync: { role: ROLE.REPLICATION, category: 'replication', pin: 'replication' },
+  replconf: { role: ROLE.PLAIN, category: 'replication', pin: 'replication' },
   // XREAD's options (COUNT n, BLOCK ms) and XREADGROUP's (GROUP g c, COUNT, BLOCK, NOACK) come
-  // before STREAMS: read enough tokens to find BLOCK there.
-  xread: { role: ROLE.XREAD, category: 'blocking', tokens: 8 },
-  xreadgroup: { role: ROLE.XREADGROUP, category: 'blocking', tokens: 8 },
-  wait: { role: ROLE.BLOCKING, category: 'blocking' },
-  waitaof: { role: ROLE.BLOCKING, category: 'blocking' },
-  multi: { role: ROLE.MULTI, category: 'transaction' },
+  // before STREAMS: read enough tokens to find BLOCK there. They pin only with BLOCK.
+  xread: { role: ROLE.XREAD, category: 'blocking', tokens: 8, pin: 'blocking' },
+  xreadgroup: { role: ROLE.XREADGROUP, category: 'blocking', tokens: 8, pin: 'blocking' },
+  wait: { role: ROLE.BLOCKING, category: 'blocking', pin: 'blocking' },
+  waitaof: { role: ROLE.BLOCKING, category: 'blocking', pin: 'blocking' },
+  // EXEC, DISCARD and UNWATCH can only matter after MULTI or WATCH, which already pinned.
+  multi: { role: ROLE.MULTI, category: 'transaction', pin: 'transaction' },
   exec: { role: ROLE.EXEC, category: 'transaction' },
   discard: { role: ROLE.DISCARD, category: 'transaction' },
-  watch: { role: ROLE.WATCH, category: 'transaction' },
+  watch: { role: ROLE.WATCH, category: 'transaction', pin: 'transaction' },
   unwatch: { role: ROLE.UNWATCH, category: 'transaction' },
+  // QUIT on a shared connection would close it for everyone: the ambassador answers it itself.
   quit: { role: ROLE.QUIT, category: 'connection' },
-  auth: { role: ROLE.AUTH, category: 'connection', args: true },
-  select: { role: ROLE.SELECT, category: 'connection', args: true },
-  'client|setname': { role: ROLE.CLIENT_SETNAME, category: 'connection', args: true },
-  readonly: { role: ROLE.READONLY, category: 'connection' },
-  readwrite: { role: ROLE.READWRITE, category: 'connection' },
+  auth: { role: ROLE.AUTH, category: 'connection', args: true, pin: 'auth' },
+  // SELECT 0 keeps the shared connections' database; any other pins (pinning.ts reads the argument).
+  select: { role: ROLE.SELECT, category: 'connection', args: true, pin: 'select' },
+  'client|setname': { role: ROLE.CLIENT_SETNAME, category: 'connection', args: true, pin: 'client' },
+  readonly: { role: ROLE.READONLY, category: 'connection', pin: 'readonly' },
+  readwrite: { role: ROLE.READWRITE, category: 'connection', pin: 'readonly' },
   // CLIENT REPLY's mode and CLIENT TRACKING's ON/OFF are the third token.
-  'client|reply': { role: ROLE.CLIENT_REPLY, category: 'connection', tokens: 3 },
-  'client|tracking': { role: ROLE.CLIENT_TRACKING, category: 'connection', tokens: 3 },
+  'client|reply': { role: ROLE.CLIENT_REPLY, category: 'connection', tokens: 3, pin: 'client' },
+  'client|tracking': { role: ROLE.CLIENT_TRACKING, category: 'connection', tokens: 3, pin: 'client' },
+  // ASKING flags the connection for the next command (a cluster redirect).
+  asking: { role: ROLE.PLAIN, category: 'connection', pin: 'asking' },
 };
 
 export class CommandTraits {
@@ -105,6 +134,8 @@ export class CommandTraits {
   readonly wantsArgs: Uint8Array;
   /** Id of the parent command for a subcommand, else the id itself. */
   readonly parent: Int32Array;
+  /** Why each command cannot share a connection (null: it can); id 0, unknown, always pins. */
+  readonly pin: (PinReason | null)[] = ['unknown'];
   /** Redis's facts for each id (null for "unknown"). */
   readonly facts: (CommandFacts | null)[] = [null];
   /** Subcommand names of each command that has them. */
@@ -134,6 +165,7 @@ export class CommandTraits {
       // Every CLIENT subcommand is about the connection it is sent on (its id, name, reply mode…).
       const aboutConnection = r.label.startsWith('client|');
       this.category.push(special?.category ?? (blocking ? 'blocking' : aboutConnection ? 'connection' : 'ordinary'));
+      this.pin.push(special?.pin ?? (blocking ? 'blocking' : aboutConnection ? 'client' : null));
       this.wantsArgs[id] = special?.args ? 1 : 0;
       // A command with subcommands needs its second token to be named at all.
       const own = this.subcommands.has(id) ? 2 : 1;

@@ -50,3 +50,17 @@ export function errorWord(s: RespScanner): string {
   }
   return w;
 }
+
+/**
+ * Whether an XREAD (options from token 1) or XREADGROUP (from token 4, after GROUP g c) has a
+ * BLOCK option, found by walking the options (each but NOACK takes a value) up to STREAMS, so a
+ * group or consumer named "block" is not mistaken for it.
+ */
+export function readBlocks(s: RespScanner, firstOption: number): boolean {
+  for (let k = firstOption; k < s.tokenCount; ) {
+    if (tokenIs(s, k, 'block')) return true;
+    if (tokenIs(s, k, 'streams')) return false;
+    k += tokenIs(s, k, 'noack') ? 1 : 2;
+  }
+  return false;
+}

@@ -20,6 +20,9 @@ const RETRY_PAUSE_MS = 1000;
 type LinkState = 'connecting' | 'restoring' | 'live' | 'verifying' | 'down' | 'closed';
 
 export class DedicatedLink implements UpstreamLink {
+  readonly wholeFrames = false;
+  /** The reply path's scanner knows where its replies stand (ReplyPath.replyCut). */
+  readonly replyCut = false;
   private state: LinkState = 'connecting';
   private socket: net.Socket | null = null;
   private addr: UpstreamAddress | null = null;
@@ -73,6 +76,7 @@ export class DedicatedLink implements UpstreamLink {
   }
 
   pauseReplies(): void {
+    // Backpressure: the upstream's replies wait in Redis's output buffer, not in ours.
     this.socket?.pause();
   }
 

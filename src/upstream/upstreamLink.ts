@@ -1,8 +1,9 @@
 /**
  * A session's upstream side, as the session sees it: bytes go in, reply bytes and a few events
- * come back. DedicatedLink is the one implementation today (a connection of the session's own,
- * as socat has); a pooled connection shared by many sessions can be another.
+ * come back. DedicatedLink is a connection of the session's own (as socat has it); SharedLink a
+ * place on one of a few connections many sessions share (AMBASSADOR_UPSTREAM_MODE=shared).
  */
+import type { RespScanner } from '../resp/scanner.js';
 import type { ReplayCommand } from './replayCommand.js';
 import type { UpstreamUnreachable } from './connector.js';
 
@@ -27,12 +28,20 @@ export interface LinkEvents {
   onLinkWritable(writable: boolean): void;
   /** Whether a close may be Redis's decision and is worth asking about (else it is a loss at once). */
   mayBeClosedOnPurpose(): boolean;
+  /** A shared link: bytes of the reply to this session's oldest command in flight, as they arrive. */
+  onSharedReplyBytes(bytes: Buffer): void;
+  /** A shared link: that reply is complete; `frame` describes it, `now` is when it arrived. */
+  onSharedReplyEnd(frame: RespScanner, now: number): void;
+  /** The client's socket holds `bytes` it has not taken yet (0: it drained). */
+  onClientBacklog(bytes: number): void;
 }
 
 export interface UpstreamLink {
+  /** Whether send() must be given whole request frames (a shared connection carries many clients'). */
+  readonly wholeFrames: boolean;
   /** Starts the first connection. */
   start(): void;
-  /** Client bytes toward the upstream, held while no connection is ready for them. */
+  /** Client bytes toward the upstream (whole frames where wholeFrames), held while no connection is ready. */
   send(bytes: Buffer): void;
   /** The restoring commands were all answered: what was held may go. */
   restored(): void;
@@ -40,9 +49,14 @@ export interface UpstreamLink {
   readonly restoring: boolean;
   /** Connected and restored: client bytes go straight to the upstream. */
   readonly live: boolean;
-  /** Stops reading replies (the client reads too slowly), and resumes. */
-  pauseReplies(): void;
+  /**
+   * The client reads too slowly: `buffered` bytes wait in its socket. A dedicated link stops
+   * reading replies; a shared one cannot (others share the connection) and tells the session.
+   */
+  pauseReplies(buffered: number): void;
   resumeReplies(): void;
+  /** Part of a reply has reached the client and its end has not: the stream cannot resume elsewhere. */
+  readonly replyCut: boolean;
   /** The client half-closed: the upstream finishes its replies, then closes. */
   end(): void;
   /** A new connection, after a loss. */

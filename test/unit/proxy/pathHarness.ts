@@ -22,6 +22,8 @@ import { waitUntil } from '../../support/wait.js';
 
 /** An UpstreamLink that keeps what it is given. */
 export class RecordingLink implements UpstreamLink {
+  readonly wholeFrames = false;
+  readonly replyCut = false;
   /** Every send() while open, in order, copied (the caller may reuse its buffers). */
   readonly sends: Buffer[] = [];
   /** What was sent after close(): a real link drops it. */
@@ -191,8 +193,11 @@ export class Harness {
         onUpstreamLoss: 'reconnect',
         connectWindowMs: 1000,
         unavailableWaitMs: 1000,
+        sharedMaxFrameBytes: 1024 * 1024,
+        clientOutputLimitBytes: 64 * 1024 * 1024,
       },
       upstreamAuth: null,
+      sharedPool: null,
     };
     this.matcher = new ReplyMatcher(
       this.runtime.perCommand ? this.stats : null,
@@ -229,9 +234,13 @@ export class Harness {
         this.events.push('too many pending');
         this.tooManyPending++;
       },
+      // Dedicated links only: nothing pins and QUIT goes upstream.
+      onPin: (reason) => this.events.push(`pinned: ${reason}`),
+      onQuit: () => this.events.push('quit answered here'),
     };
-    this.replies = new ReplyPath(client.near, this.runtime, this.matcher, this.state, this.link, replyEvents);
-    this.requests = new RequestPath(this.runtime, opts.gate ?? null, this.matcher, this.state, this.link, this.replies, requestEvents);
+    const holder = { link: this.link };
+    this.replies = new ReplyPath(client.near, this.runtime, this.matcher, this.state, holder, replyEvents);
+    this.requests = new RequestPath(this.runtime, opts.gate ?? null, this.matcher, this.state, holder, this.replies, requestEvents);
   }
 
   // A socket never delivers an empty chunk, so neither does the harness.

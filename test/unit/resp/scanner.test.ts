@@ -10,7 +10,8 @@ import {
 } from '../../../src/resp/scanner.js';
 import { REDIS_DEFAULT_LIMITS } from '../../../src/config/settings.js';
 import { fnv1a } from '../../../src/resp/commandIndex.js';
-import { cutAt, oneByteChunks, oracleDecode, scan, scanChunks, signature, type Plain, type ScanResult, type ScannedFrame } from './scanHelpers.js';
+import { cutAt, oneByteChunks } from '../../support/chunks.js';
+import { oracleDecode, scan, scanChunks, signature, type Plain, type ScanResult, type ScannedFrame } from './scanHelpers.js';
 import { exchange, startRedis, type RedisServer } from '../realRedis.js';
 import { pseudoRandomBytes } from '../../support/pseudoRandom.js';
 

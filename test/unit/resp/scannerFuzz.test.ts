@@ -23,8 +23,9 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RESP_TYPE, RespScanner, type ScannerMode } from '../../../src/resp/scanner.js';
+import { cutAt } from '../../support/chunks.js';
 import { parseFrames, type RespValue } from '../../support/resp.js';
-import { Parser, cutAt, scanChunks } from './scanHelpers.js';
+import { Parser, scanChunks } from './scanHelpers.js';
 
 const require = createRequire(import.meta.url);
 

@@ -15,7 +15,7 @@ import { Cleanup } from '../../support/processes.js';
 import { freePort } from '../../support/freePort.js';
 import { waitUntil } from '../../support/wait.js';
 import { LogCapture } from './logCapture.js';
-import { MASTER_NAME, startSentinel, waitForReplicaKnown, type Sentinel } from './sentinelKit.js';
+import { MASTER_NAME, startSentinel, waitForReplicaKnown, type Sentinel } from '../../support/sentinel.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -51,7 +51,7 @@ async function watched(): Promise<{ master: RedisServer; replica: RedisServer; s
   // Diskless sync without its default 5 s delay, so the replica is in sync at once.
   const master = await redis(['--repl-diskless-sync-delay', '0']);
   const replica = await redis(['--replicaof', '127.0.0.1', String(master.port)]);
-  const sentinel = cleanup.add(await startSentinel(master.port), (s) => s.stop());
+  const sentinel = await startSentinel(cleanup, master.port);
   return { master, replica, sentinel };
 }
 

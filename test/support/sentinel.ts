@@ -33,9 +33,10 @@ export interface Sentinel {
 
 /**
  * One redis-sentinel on a free loopback port monitoring the master on `masterPort` as
- * MASTER_NAME, its config file in a temp dir; killed, and the dir removed, at teardown.
+ * MASTER_NAME (null: monitoring nothing), its config file in a temp dir; killed, and the dir
+ * removed, at teardown.
  */
-export async function startSentinel(cleanup: Cleanup, masterPort: number, opts: SentinelOptions = {}): Promise<Sentinel> {
+export async function startSentinel(cleanup: Cleanup, masterPort: number | null, opts: SentinelOptions = {}): Promise<Sentinel> {
   const port = await freePort();
   const dir = cleanup.tempDir('ambassador-sentinel-');
   const conf = path.join(dir, 'sentinel.conf');
@@ -46,10 +47,14 @@ export async function startSentinel(cleanup: Cleanup, masterPort: number, opts: 
       'bind 127.0.0.1',
       'daemonize no',
       `dir ${dir}`,
-      `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${masterPort} ${opts.quorum ?? 1}`,
-      `sentinel down-after-milliseconds ${MASTER_NAME} ${opts.downAfterMs ?? 300}`,
-      `sentinel failover-timeout ${MASTER_NAME} ${opts.failoverTimeoutMs ?? 2000}`,
-      `sentinel parallel-syncs ${MASTER_NAME} 1`,
+      ...(masterPort === null
+        ? []
+        : [
+            `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${masterPort} ${opts.quorum ?? 1}`,
+            `sentinel down-after-milliseconds ${MASTER_NAME} ${opts.downAfterMs ?? 300}`,
+            `sentinel failover-timeout ${MASTER_NAME} ${opts.failoverTimeoutMs ?? 2000}`,
+            `sentinel parallel-syncs ${MASTER_NAME} 1`,
+          ]),
       '',
     ].join('\n'),
   );

@@ -38,6 +38,13 @@ function verify(hc: HealthCheck, before: UpstreamIdentity): Promise<[boolean, st
 const up = (hc: HealthCheck) => waitUntil(() => hc.up, { what: () => `up; last error: ${hc.lastError}` });
 const down = (hc: HealthCheck) => waitUntil(() => !hc.up, { what: 'down' });
 
+/** Waits until the check is up and knows its server's run_id; returns that identity. */
+async function identified(hc: HealthCheck): Promise<UpstreamIdentity> {
+  await up(hc);
+  await waitUntil(() => hc.identity()?.runId != null, { what: 'the run_id' });
+  return hc.identity()!;
+}
+
 describe('HealthCheck: PING probes', () => {
   it('is up on the first answer, down after the failures allowed, up again when the server is back', async () => {
     const r = cleanup.track(await startRedis());
@@ -168,9 +175,7 @@ describe('HealthCheck: identity and verify()', () => {
   it('verify: true after Redis killed some other client (the same process still answers, in the same role)', async () => {
     const r = cleanup.track(await startRedis());
     const { hc } = check(r.port);
-    await up(hc);
-    await waitUntil(() => hc.identity()?.runId != null, { what: 'the run_id' });
-    const before = hc.identity()!;
+    const before = await identified(hc);
     const victim = await RawClient.connect(r.port);
     cleanup.add(victim, (v) => v.close());
     await victim.write(cmd('CLIENT', 'ID'));
@@ -185,9 +190,7 @@ describe('HealthCheck: identity and verify()', () => {
   it('verify: false after the server was restarted on the same port (a new run_id)', async () => {
     const r = cleanup.track(await startRedis());
     const { hc } = check(r.port);
-    await up(hc);
-    await waitUntil(() => hc.identity()?.runId != null, { what: 'the run_id' });
-    const before = hc.identity()!;
+    const before = await identified(hc);
     await r.stop('SIGKILL');
     cleanup.track(await startRedis([], r.port));
     expect(await verify(hc, before)).toEqual([false, 'the upstream is another process now (its run_id changed)']);
@@ -200,9 +203,7 @@ describe('HealthCheck: identity and verify()', () => {
     const other = cleanup.track(await startRedis());
     const r = cleanup.track(await startRedis());
     const { hc } = check(r.port);
-    await up(hc);
-    await waitUntil(() => hc.identity()?.runId != null, { what: 'the run_id' });
-    const before = hc.identity()!;
+    const before = await identified(hc);
     expect(await ask(r.port, 'REPLICAOF', '127.0.0.1', String(other.port))).toBe('+OK\r\n');
     expect(await verify(hc, before)).toEqual([false, "the upstream's role changed from master to slave"]);
   });
@@ -210,9 +211,7 @@ describe('HealthCheck: identity and verify()', () => {
   it('verify: false when nothing listens any more', async () => {
     const r = cleanup.track(await startRedis());
     const { hc } = check(r.port, { intervalMs: 60_000 });
-    await up(hc);
-    await waitUntil(() => hc.identity()?.runId != null, { what: 'the run_id' });
-    const before = hc.identity()!;
+    const before = await identified(hc);
     await r.stop('SIGKILL');
     const [same, evidence] = await verify(hc, before);
     expect(same).toBe(false);

@@ -12,6 +12,9 @@ import { now, sleep } from './wait.js';
 
 export type Arg = string | number | Buffer;
 
+/** What RawClient.until (and every wait built on it) rejects with when its time is up. */
+export class WaitTimeout extends Error {}
+
 export interface Frame {
   /** now() at the data event that completed the reply. */
   readonly at: number;
@@ -170,7 +173,7 @@ export class RawClient {
           finish(e as Error);
         }
       };
-      const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${name()}; got ${this.describe()}`)), timeoutMs);
+      const timer = setTimeout(() => finish(new WaitTimeout(`timed out after ${timeoutMs} ms waiting for ${name()}; got ${this.describe()}`)), timeoutMs);
       this.wake.add(check);
       check();
     });
@@ -277,23 +280,35 @@ export async function call(port: number, ...args: Arg[]): Promise<unknown> {
   return plain(r!);
 }
 
+/** What an exchange waits for: that many replies, the server's close, or a condition on the client (checked on every data event and at the close). */
+export type ExchangeEnd = number | 'close' | ((c: RawClient) => boolean);
+
 /**
- * Writes `data` in one write on a new connection and waits for `until` replies, or for the
- * server to close it; then `quietMs` more, so that anything extra would have arrived too.
- * Returns the client, closed.
+ * Writes `data` in one write on a new connection and waits for `until`; then `quietMs` more, so
+ * that anything extra would have arrived too. Returns the client, closed. Rejects after
+ * `timeoutMs` (10 s unless told), or at a close that `until` did not wait for; with
+ * `allowTimeout`, the time running out is an answer too (a server that keeps the connection
+ * and says nothing more) and the client is returned with what did arrive.
  */
 export async function exchange(
   port: number,
   data: string | Buffer,
-  until: number | 'close',
-  opts: { timeoutMs?: number; quietMs?: number } = {},
+  until: ExchangeEnd,
+  opts: { timeoutMs?: number; quietMs?: number; allowTimeout?: boolean } = {},
 ): Promise<RawClient> {
   const c = await RawClient.connect(port);
   try {
     // A server that closes on bad input may reset the connection before the write is done.
     await c.write(data).catch(() => {});
-    if (until === 'close') await c.waitClosed(opts.timeoutMs);
-    else await c.waitForReplies(until, opts.timeoutMs);
+    const ended =
+      until === 'close'
+        ? c.waitClosed(opts.timeoutMs)
+        : typeof until === 'number'
+          ? c.waitForReplies(until, opts.timeoutMs)
+          : c.until(() => until(c), 'the end of the exchange', opts.timeoutMs ?? 10_000);
+    await ended.catch((e: unknown) => {
+      if (!(opts.allowTimeout === true && e instanceof WaitTimeout)) throw e;
+    });
     if (opts.quietMs !== undefined) await sleep(opts.quietMs);
     return c;
   } finally {

@@ -3,6 +3,7 @@
  * and waiting for a port to accept, which every process starter does.
  */
 import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
 import { freePort } from './freePort.js';
 import { startChild, type Cleanup } from './processes.js';
 import { connectError } from './rawClient.js';
@@ -33,6 +34,25 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
     stop: async (signal = 'SIGTERM') => {
       await child.stop(signal);
     },
+  };
+}
+
+/**
+ * One redis-server for all the tests of the describe block (or file) this is called in: started
+ * before the first, stopped after the last. The unit tests' oracle for what Redis itself answers;
+ * returns a getter, for the server exists only once the tests run.
+ */
+export function redisForSuite(extraArgs: string[] = []): () => RedisServer {
+  let server: RedisServer | undefined;
+  beforeAll(async () => {
+    server = await startRedis(extraArgs);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => {
+    if (server === undefined) throw new Error('redisForSuite: the server is only there while the tests of its block run');
+    return server;
   };
 }
 

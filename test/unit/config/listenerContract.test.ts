@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { listenersFromEnv } from '../../../src/config/listenerContract.js';
-import { ConfigError } from '../../../src/config/configError.js';
 import type { ListenerSpec } from '../../../src/config/listenerSpec.js';
 import type { UpstreamAddress } from '../../../src/config/address.js';
+import { configErrorOf, staticUrl } from './configKit.js';
 
 /** What Docker sets for `--link redis:redis` to a container exposing 6379 at 172.17.0.2. */
 const DOCKER_LINK_ENV = {
@@ -16,25 +16,13 @@ const DOCKER_LINK_ENV = {
   REDIS_NAME: '/redis_ambassador/redis',
 };
 
-/** The one address of a static target; any other kind fails the test, naming what it was. */
-function staticUrl(l: ListenerSpec): string {
-  if (l.target.kind !== 'static') throw new Error(`${l.name}: expected a static target, got ${l.target.kind}`);
-  return l.target.upstream.url;
-}
-
 function candidates(l: ListenerSpec): readonly UpstreamAddress[] {
   if (l.target.kind !== 'candidates') throw new Error(`${l.name}: expected a candidate list, got ${l.target.kind}`);
   return l.target.candidates;
 }
 
 function errorOf(env: Record<string, string>): string {
-  try {
-    listenersFromEnv(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
+  return configErrorOf(() => listenersFromEnv(env));
 }
 
 describe('the socat contract', () => {

@@ -4,20 +4,10 @@
  * path), `sentinel://` and `_SENTINEL` values a Sentinel target; errors name where the value came from.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/config/configError.js';
 import { listenersFromEnv } from '../../../src/config/listenerContract.js';
 import { listenersFromFlags } from '../../../src/config/listenerFlags.js';
 import { describeTarget, parseSentinel, parseTarget, parseUpstreamList, targetAddresses, type ListenerTarget } from '../../../src/config/listenerSpec.js';
-
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { configErrorOf as errorOf } from './configKit.js';
 
 const tcp = (host: string, port: number) => ({ host, port, tls: false, url: `tcp://${host.includes(':') ? `[${host}]` : host}:${port}` });
 

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type LoadContext } from '../../../src/config/loadConfig.js';
-import { ConfigError } from '../../../src/config/configError.js';
 import type { AmbassadorConfig } from '../../../src/config/settings.js';
-import type { ListenerSpec } from '../../../src/config/listenerSpec.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
+import { configErrorOf, staticUrl } from './configKit.js';
 
 // As cli.ts builds it: every label of the command table but id 0's "unknown".
 // The same check cli.ts gives loadConfig.
@@ -16,18 +15,7 @@ function run(argv: string[], env: Record<string, string> = {}): AmbassadorConfig
 }
 
 function failure(argv: string[], env: Record<string, string> = {}): string {
-  try {
-    loadConfig(argv, env, CONTEXT);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
-
-function staticUrl(l: ListenerSpec): string {
-  if (l.target.kind !== 'static') throw new Error(`${l.name}: expected a static target, got ${l.target.kind}`);
-  return l.target.upstream.url;
+  return configErrorOf(() => loadConfig(argv, env, CONTEXT));
 }
 
 const LINK = { REDIS_PORT_6379_TCP: 'tcp://10.0.0.5:6379' };

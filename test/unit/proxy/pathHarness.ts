@@ -18,6 +18,7 @@ import type { RequestGate } from '../../../src/proxy/requestGate.js';
 import { RequestPath, type RequestEvents } from '../../../src/proxy/requestPath.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
 import type { UpstreamLink } from '../../../src/upstream/upstreamLink.js';
+import { cutAt, oneByteChunks } from '../../support/chunks.js';
 import { waitUntil } from '../../support/wait.js';
 
 /** An UpstreamLink that keeps what it is given. */
@@ -262,27 +263,12 @@ export class Harness {
   }
 }
 
-/** `bytes` cut at `offsets` (sorted), as chunks. */
-export function cut(bytes: string | Buffer, ...offsets: number[]): Buffer[] {
-  const b = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const o of offsets) {
-    out.push(b.subarray(prev, o));
-    prev = o;
-  }
-  out.push(b.subarray(prev));
-  return out;
-}
-
 /** Every way to cut `bytes` in two (whole, at k = 0, included), then one byte at a time. */
 export function splits(bytes: string | Buffer): Buffer[][] {
   const b = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
   const out: Buffer[][] = [];
-  for (let k = 0; k < b.length; k++) out.push(cut(b, k).filter((c) => c.length > 0));
-  const single: Buffer[] = [];
-  for (let i = 0; i < b.length; i++) single.push(b.subarray(i, i + 1));
-  out.push(single);
+  for (let k = 0; k < b.length; k++) out.push(cutAt(b, [k]).filter((c) => c.length > 0));
+  out.push(oneByteChunks(b));
   return out;
 }
 

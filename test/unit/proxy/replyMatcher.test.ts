@@ -6,7 +6,7 @@
  * state, and the ambassador's own entries (replayed state, expected errors, local answers).
  * The last block checks that the reply bytes of each scenario are what a real redis-server sends.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConnectionState } from '../../../src/proxy/connectionState.js';
 import type { ReplayCommand } from '../../../src/upstream/replayCommand.js';
 import { ReplyMatcher } from '../../../src/proxy/replyMatcher.js';
@@ -17,7 +17,7 @@ import { decodeCommand } from '../../../src/resp/commandCodec.js';
 import { COMMAND_INDEX } from '../../../src/resp/commandIndex.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
 import { RespScanner } from '../../../src/resp/scanner.js';
-import { startRedis, type RedisServer } from '../realRedis.js';
+import { redisForSuite } from '../../support/redisServer.js';
 import { RawClient } from '../../support/rawClient.js';
 import { waitUntil } from '../../support/wait.js';
 
@@ -947,13 +947,7 @@ describe("ReplyMatcher: the ambassador's own entries", () => {
 // --- the reply streams above are what a real redis-server 7 sends --------------------------
 
 describe('the scenarios’ reply bytes match a real redis-server', () => {
-  let redis: RedisServer;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
+  const redis = redisForSuite();
 
   // After the steps, a PING with a marker: Redis answers a client's commands in order, so every
   // byte it owed the client before the marker's reply arrives ahead of it, and nothing has to be
@@ -962,8 +956,8 @@ describe('the scenarios’ reply bytes match a real redis-server', () => {
   const MARKER_REPLIES = [array(bulk('pong'), bulk(MARKER)), bulk(MARKER)];
 
   async function replay(name: string, steps: Step[]): Promise<string> {
-    const main = await RawClient.connect(redis.port);
-    const other = await RawClient.connect(redis.port);
+    const main = await RawClient.connect(redis().port);
+    const other = await RawClient.connect(redis().port);
     const text = (): string => normalize(main.text());
     try {
       await main.write('SELECT 0\r\nFLUSHALL\r\n');

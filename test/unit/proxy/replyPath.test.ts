@@ -10,7 +10,8 @@ import type { ReplayCommand } from '../../../src/upstream/replayCommand.js';
 import { encodeCommand } from '../../../src/resp/commandCodec.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
 import { BUCKET_SLOTS } from '../../../src/metrics/listenerStats.js';
-import { Harness, SocketPair, cut, describeSplit, splits, type HarnessOptions } from './pathHarness.js';
+import { cutAt } from '../../support/chunks.js';
+import { Harness, SocketPair, describeSplit, splits, type HarnessOptions } from './pathHarness.js';
 
 const id = (label: string): number => TRAITS.idOf(label);
 const replay = (label: string, ...args: string[]): ReplayCommand => ({ bytes: encodeCommand(args), cmd: id(label), replies: 1 });
@@ -161,7 +162,7 @@ describe('ReplyPath: bad upstream bytes and lost connections', () => {
   it('while going frame by frame, a partial frame held back never reaches the client when it turns out bad', async () => {
     // A length that is not a number: the frame is bad once its line ends.
     const upstream = '+OK\r\n$1\r\nA\r\n$1x\r\n';
-    for (const chunks of [[Buffer.from(upstream)], cut(upstream, upstream.indexOf('$1x') + 2), cut(upstream, upstream.indexOf('$1x'))]) {
+    for (const chunks of [[Buffer.from(upstream)], cutAt(upstream, [upstream.indexOf('$1x') + 2]), cutAt(upstream, [upstream.indexOf('$1x')])]) {
       const h = new Harness(client);
       h.send('GET a\r\nGET b\r\n');
       h.matcher.replayFirst([replay('select', 'SELECT', '3')], 0);

@@ -11,8 +11,9 @@ import { RequestGate } from '../../../src/proxy/requestGate.js';
 import { REJECT_REASONS } from '../../../src/metrics/metricTable.js';
 import { decodeCommand, encodeCommand } from '../../../src/resp/commandCodec.js';
 import { ROLE, TRAITS } from '../../../src/resp/commandTraits.js';
+import { cutAt } from '../../support/chunks.js';
 import { cmd } from '../../support/resp.js';
-import { Harness, SocketPair, cut, describeSplit, splits } from './pathHarness.js';
+import { Harness, SocketPair, describeSplit, splits } from './pathHarness.js';
 
 const id = (label: string): number => TRAITS.idOf(label);
 const PASS = 'pw';
@@ -92,7 +93,7 @@ describe('RequestPath without a gate', () => {
     const input = good + '*1\r\n$-5\r\nGET b\r\n';
     // The scanner fails at the byte that ends the bad length line.
     const failsAt = input.indexOf('$-5\r') + 4;
-    for (const [k, chunks] of [...Array(input.length).keys()].map((k) => [k, cut(input, k).filter((c) => c.length > 0)] as const)) {
+    for (const [k, chunks] of [...Array(input.length).keys()].map((k) => [k, cutAt(input, [k]).filter((c) => c.length > 0)] as const)) {
       const h = new Harness(client);
       h.send(...chunks);
       h.send('PING\r\n'); // after the error, nothing more is forwarded
@@ -220,7 +221,7 @@ describe('RequestPath with a command policy', () => {
       h.send(...chunks);
       expect([describeSplit(chunks), h.link.text()]).toEqual([describeSplit(chunks), 'MULTI\r\n' + latin1(TRANSACTION_POISON) + 'EXEC\r\n']);
       const upstream = "+OK\r\n-ERR unknown command 'ambassador-upstream-was-lost-transaction-aborted', with args beginning with: \r\n-EXECABORT Transaction discarded because of previous errors.\r\n";
-      for (const replyChunks of [[Buffer.from(upstream, 'latin1')], cut(upstream, 7), cut(upstream, 20, upstream.indexOf('-EXEC') + 3)]) {
+      for (const replyChunks of [[Buffer.from(upstream, 'latin1')], cutAt(upstream, [7]), cutAt(upstream, [20, upstream.indexOf('-EXEC') + 3])]) {
         const r = new Harness(client, { gate: new RequestGate(deny('flushall'), null) });
         r.send(...chunks);
         r.recv(...replyChunks);

@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { splitInlineArgs } from '../../../src/resp/inlineArgs.js';
 import { oracleDecode, type Plain } from './scanHelpers.js';
-import { exchange, startRedis, type RedisServer } from '../realRedis.js';
+import { exchange } from '../../support/rawClient.js';
+import { redisForSuite } from '../../support/redisServer.js';
 
 const split = (line: string): string[] | null => {
   const r = splitInlineArgs(Buffer.from(line, 'latin1'));
@@ -64,20 +65,13 @@ describe('splitInlineArgs, as sdssplitargs() in redis-server', () => {
 });
 
 describe('splitInlineArgs against a real redis-server (RPUSH the arguments, read them back)', () => {
-  let redis: RedisServer;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
+  const redis = redisForSuite();
 
   /** What redis-server makes of `line` as inline arguments: the list, or null for unbalanced quotes. */
   async function redisSplit(line: Buffer): Promise<Buffer[] | null> {
     const req = Buffer.concat([Buffer.from('RPUSH inl '), line, Buffer.from('\r\n*4\r\n$6\r\nLRANGE\r\n$3\r\ninl\r\n$1\r\n0\r\n$2\r\n-1\r\n*2\r\n$3\r\nDEL\r\n$3\r\ninl\r\n')]);
-    const out = await exchange(redis.port, req, {
-      until: (got) => got.includes('Protocol error') ? got.toString().endsWith('\r\n') : oracleDecode(got).length >= 3,
-    });
+    // Three replies, or the close that follows a protocol error.
+    const out = (await exchange(redis().port, req, (c) => c.closed || c.frameEnds().length >= 3)).received();
     const text = out.toString('latin1');
     if (text.startsWith('-ERR Protocol error: unbalanced quotes in request')) return null;
     const replies: Plain[] = oracleDecode(out);

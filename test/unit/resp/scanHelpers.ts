@@ -67,24 +67,6 @@ export function scan(mode: ScannerMode, bytes: Buffer | string, limits?: Limits)
   return scanChunks(mode, [typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes], limits);
 }
 
-/** Cuts `buf` at the given sorted offsets. */
-export function cutAt(buf: Buffer, offsets: readonly number[]): Buffer[] {
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const o of offsets) {
-    out.push(buf.subarray(prev, o));
-    prev = o;
-  }
-  out.push(buf.subarray(prev));
-  return out;
-}
-
-export function oneByteChunks(buf: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < buf.length; i++) out.push(buf.subarray(i, i + 1));
-  return out;
-}
-
 // --- redis-parser 3.0.0 as the RESP2 oracle -------------------------------------------------
 
 interface RedisParser {

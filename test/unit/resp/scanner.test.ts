@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   MAX_TOKENS,
@@ -10,8 +10,10 @@ import {
 } from '../../../src/resp/scanner.js';
 import { REDIS_DEFAULT_LIMITS } from '../../../src/config/settings.js';
 import { fnv1a } from '../../../src/resp/commandIndex.js';
-import { cutAt, oneByteChunks, oracleDecode, scan, scanChunks, signature, type Plain, type ScanResult, type ScannedFrame } from './scanHelpers.js';
-import { exchange, startRedis, type RedisServer } from '../realRedis.js';
+import { cutAt, oneByteChunks } from '../../support/chunks.js';
+import { oracleDecode, scan, scanChunks, signature, type Plain, type ScanResult, type ScannedFrame } from './scanHelpers.js';
+import { exchange } from '../../support/rawClient.js';
+import { redisForSuite } from '../../support/redisServer.js';
 import { pseudoRandomBytes } from '../../support/pseudoRandom.js';
 
 // --- RESP2 values with known types, so expectations can be computed independently ------------
@@ -628,21 +630,13 @@ describe('RespScanner request mode', () => {
 // --- request-mode errors, compared with a real redis-server 7 ---------------------------------
 
 describe('RespScanner request mode: protocol errors are exactly what redis-server answers', () => {
-  let redis: RedisServer;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
+  const redis = redisForSuite();
 
   /** The protocol error line redis-server sends for `bytes` ("-ERR Protocol error: ..."), or null. */
   async function serverProtocolError(bytes: Buffer): Promise<string | null> {
-    const out = await exchange(redis.port, bytes, {
-      until: (got) => got.includes('Protocol error') && got.includes('\r\n', got.indexOf('Protocol error')),
-      timeoutMs: 300,
-    });
-    const text = out.toString('latin1');
+    const errorLineIn = (t: string): boolean => t.includes('Protocol error') && t.includes('\r\n', t.indexOf('Protocol error'));
+    // No error: the server keeps the connection and says nothing more (or answers what came before).
+    const text = (await exchange(redis().port, bytes, (c) => c.closed || errorLineIn(c.text()), { timeoutMs: 300, allowTimeout: true })).text();
     const at = text.indexOf('-ERR Protocol error');
     return at < 0 ? null : text.slice(at, text.indexOf('\r\n', at));
   }
@@ -701,8 +695,8 @@ describe('RespScanner request mode: protocol errors are exactly what redis-serve
     // wrong-number-of-arguments error; the scanner refuses the count line.
     const n = 1024 * 1024 + 1;
     const bytes = Buffer.concat([Buffer.from(`*${n}\r\n$4\r\nECHO\r\n`), Buffer.from('$1\r\nx\r\n'.repeat(n - 1))]);
-    const out = await exchange(redis.port, bytes, { until: (g) => g.includes('\r\n'), timeoutMs: 5000 });
-    expect(out.toString()).toBe("-ERR wrong number of arguments for 'echo' command\r\n");
+    const out = (await exchange(redis().port, bytes, 1, { timeoutMs: 5000 })).text();
+    expect(out).toBe("-ERR wrong number of arguments for 'echo' command\r\n");
     expect(scannerProtocolError(bytes)).toBeNull();
   });
 
@@ -720,7 +714,7 @@ describe('RespScanner request mode: protocol errors are exactly what redis-serve
 
   it('accepts a complete inline line longer than 64 KB when its newline is in the buffer, as redis-server does', async () => {
     const bytes = big('ECHO ', 70_000, 'a', '\r\n');
-    const out = await exchange(redis.port, bytes, { until: (g) => g.length >= 70_000, timeoutMs: 2000 });
+    const out = (await exchange(redis().port, bytes, 1, { timeoutMs: 2000 })).received();
     expect(out.subarray(0, 8).toString()).toBe('$70000\r\n');
     expect(scannerProtocolError(bytes)).toBeNull();
   });

@@ -23,8 +23,9 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RESP_TYPE, RespScanner, type ScannerMode } from '../../../src/resp/scanner.js';
+import { cutAt } from '../../support/chunks.js';
 import { parseFrames, type RespValue } from '../../support/resp.js';
-import { Parser, cutAt, scanChunks } from './scanHelpers.js';
+import { Parser, scanChunks } from './scanHelpers.js';
 
 const require = createRequire(import.meta.url);
 
@@ -320,6 +321,43 @@ const nastyFlipsArb = fc.array(fc.tuple(fc.nat(), fc.constantFrom(13, 10, 48, 49
 
 // --- RESP3 against the ioredis decoder --------------------------------------------------------
 
+/**
+ * A valid stream cut at random points: no error, the generated frames at the same ends with the
+ * same element counts; then `oracle` checks the rest its own way.
+ */
+function cutStreamsFit(mode: ScannerMode, stream: fc.Arbitrary<Stream>, oracle: (s: ScannerRun, frames: Gen[], bytes: Buffer) => void): void {
+  fc.assert(
+    fc.property(stream, ({ frames, stream: bytes, cuts }) => {
+      const s = scanner(mode, cutAt(bytes, cuts));
+      expect(s.error).toBeNull();
+      expect(s.ends).toEqual(ends(frames));
+      expect(s.counts).toEqual(frames.map((f) => f.count));
+      oracle(s, frames, bytes);
+    }),
+    { numRuns: 200 },
+  );
+}
+
+/**
+ * A valid stream truncated anywhere (and cut at random points): exactly the frames that fit, no
+ * error, at a boundary only where a frame ended; then `oracle` checks the head its own way.
+ */
+function truncatedFits(mode: ScannerMode, stream: fc.Arbitrary<Stream>, oracle?: (head: Buffer, scanned: number[], fit: number[]) => void): void {
+  fc.assert(
+    fc.property(stream, fc.nat(), ({ frames, stream: bytes, cuts }, t0) => {
+      const t = t0 % (bytes.length + 1);
+      const head = bytes.subarray(0, t);
+      const fit = ends(frames).filter((e) => e <= t);
+      const s = scanner(mode, cutAt(head, cuts.filter((c) => c < t)));
+      expect(s.error).toBeNull();
+      expect(s.ends).toEqual(fit);
+      expect(s.atBoundary).toBe(t === 0 || fit.at(-1) === t);
+      oracle?.(head, s.ends, fit);
+    }),
+    { numRuns: 300 },
+  );
+}
+
 /** Flipped bytes: the scanner never throws, errors are reported once, nothing is reported after them. */
 function expectSaneOnGarbage(s: ScannerRun, length: number): void {
   if (s.error === null) return;
@@ -342,37 +380,20 @@ describe('reply scanner vs the ioredis 6 RESP3 decoder', () => {
   });
 
   it('random valid RESP3 streams cut at random points: the same frames at the same ends, types and counts as generated', () => {
-    fc.assert(
-      fc.property(streamOf(frame3), ({ frames, stream, cuts }) => {
-        const s = scanner('reply', cutAt(stream, cuts));
-        expect(s.error).toBeNull();
-        expect(s.ends).toEqual(ends(frames));
-        expect(s.types).toEqual(frames.map((f) => f.type));
-        expect(s.counts).toEqual(frames.map((f) => f.count));
-        expect(s.atBoundary).toBe(true);
-        expectAgreement('resp3', stream, s.ends);
-      }),
-      { numRuns: 200 },
-    );
+    cutStreamsFit('reply', streamOf(frame3), (s, frames, stream) => {
+      expect(s.types).toEqual(frames.map((f) => f.type));
+      expect(s.atBoundary).toBe(true);
+      expectAgreement('resp3', stream, s.ends);
+    });
   });
 
   it('truncated anywhere: exactly the frames that fit, no error, at a boundary only where a frame ended', () => {
-    fc.assert(
-      fc.property(streamOf(frame3), fc.nat(), ({ frames, stream, cuts }, t0) => {
-        const t = t0 % (stream.length + 1);
-        const head = stream.subarray(0, t);
-        const fit = ends(frames).filter((e) => e <= t);
-        const s = scanner('reply', cutAt(head, cuts.filter((c) => c < t)));
-        expect(s.error).toBeNull();
-        expect(s.ends).toEqual(fit);
-        expect(s.atBoundary).toBe(t === 0 || fit.at(-1) === t);
-        // The oracle agrees on the frames that fit, and finds the rest incomplete.
-        expect(oracleSegments('resp3', head, s.ends)).not.toHaveProperty('problem');
-        const whole = decode('resp3', [head]);
-        expect(whole).not.toBeNull();
-      }),
-      { numRuns: 300 },
-    );
+    truncatedFits('reply', streamOf(frame3), (head, scanned) => {
+      // The oracle agrees on the frames that fit, and finds the rest incomplete.
+      expect(oracleSegments('resp3', head, scanned)).not.toHaveProperty('problem');
+      const whole = decode('resp3', [head]);
+      expect(whole).not.toBeNull();
+    });
   });
 
   it('random byte flips: feed() never throws; frames before the first flip are unchanged; over the still-valid part, scanner and oracle agree', () => {
@@ -386,24 +407,17 @@ describe('reply scanner vs the ioredis 6 RESP3 decoder', () => {
     const decorated = fc.tuple(attribute, frame3).map(([a, v]) => ({ bytes: Buffer.concat([a.bytes, v.bytes]), type: v.type, count: v.count }));
     // Why a second oracle is needed here: the ioredis decoder throws on the attribute type byte.
     expect(decode('resp3', [b('|1\r\n+a\r\n:1\r\n+x\r\n')])).toBeNull();
-    fc.assert(
-      fc.property(streamOf(fc.oneof(decorated, frame3), 6), ({ frames, stream, cuts }) => {
-        const s = scanner('reply', cutAt(stream, cuts));
-        expect(s.error).toBeNull();
-        expect(s.ends).toEqual(ends(frames));
-        expect(s.types).toEqual(frames.map((f) => f.type));
-        expect(s.counts).toEqual(frames.map((f) => f.count));
-        expect(parseFrames(stream).values.length).toBe(frames.length);
-        let start = 0;
-        for (const e of s.ends) {
-          const one = parseFrames(stream.subarray(start, e));
-          expect(one.values.length).toBe(1);
-          expect(one.consumed).toBe(e - start);
-          start = e;
-        }
-      }),
-      { numRuns: 200 },
-    );
+    cutStreamsFit('reply', streamOf(fc.oneof(decorated, frame3), 6), (s, frames, stream) => {
+      expect(s.types).toEqual(frames.map((f) => f.type));
+      expect(parseFrames(stream).values.length).toBe(frames.length);
+      let start = 0;
+      for (const e of s.ends) {
+        const one = parseFrames(stream.subarray(start, e));
+        expect(one.values.length).toBe(1);
+        expect(one.consumed).toBe(e - start);
+        start = e;
+      }
+    });
   });
 });
 
@@ -429,32 +443,13 @@ const command2: fc.Arbitrary<Gen> = fc
 
 describe('reply scanner vs redis-parser (RESP2)', () => {
   it('random valid RESP2 streams cut at random points: the same frames at the same ends', () => {
-    fc.assert(
-      fc.property(streamOf(value2), ({ frames, stream, cuts }) => {
-        const s = scanner('reply', cutAt(stream, cuts));
-        expect(s.error).toBeNull();
-        expect(s.ends).toEqual(ends(frames));
-        expect(s.counts).toEqual(frames.map((f) => f.count));
-        expectAgreement('resp2', stream, s.ends);
-      }),
-      { numRuns: 200 },
-    );
+    cutStreamsFit('reply', streamOf(value2), (s, _frames, stream) => expectAgreement('resp2', stream, s.ends));
   });
 
   it('truncated anywhere: exactly the frames that fit, at a boundary only where a frame ended', () => {
-    fc.assert(
-      fc.property(streamOf(value2), fc.nat(), ({ frames, stream, cuts }, t0) => {
-        const t = t0 % (stream.length + 1);
-        const head = stream.subarray(0, t);
-        const fit = ends(frames).filter((e) => e <= t);
-        const s = scanner('reply', cutAt(head, cuts.filter((c) => c < t)));
-        expect(s.error).toBeNull();
-        expect(s.ends).toEqual(fit);
-        expect(s.atBoundary).toBe(t === 0 || fit.at(-1) === t);
-        expect(decode('resp2', [head])!.length).toBe(fit.length); // redis-parser waits for the rest too
-      }),
-      { numRuns: 300 },
-    );
+    truncatedFits('reply', streamOf(value2), (head, _scanned, fit) => {
+      expect(decode('resp2', [head])!.length).toBe(fit.length); // redis-parser waits for the rest too
+    });
   });
 
   it('random byte flips: never throws; frames before the first flip unchanged; over the still-valid part, scanner and oracle agree', () => {
@@ -464,31 +459,14 @@ describe('reply scanner vs redis-parser (RESP2)', () => {
 
 describe('request scanner vs redis-parser (client commands are RESP2 arrays of bulk strings)', () => {
   it('random pipelines cut at random points: same command boundaries, argc as sent', () => {
-    fc.assert(
-      fc.property(streamOf(command2, 10), ({ frames, stream, cuts }) => {
-        const s = scanner('request', cutAt(stream, cuts));
-        expect(s.error).toBeNull();
-        expect(s.ends).toEqual(ends(frames));
-        expect(s.counts).toEqual(frames.map((f) => f.count));
-        expectAgreement('resp2', stream, s.ends);
-        expect(s.counts).toEqual(decode('resp2', [stream])!.map((v) => (v as unknown[]).length));
-      }),
-      { numRuns: 200 },
-    );
+    cutStreamsFit('request', streamOf(command2, 10), (s, _frames, stream) => {
+      expectAgreement('resp2', stream, s.ends);
+      expect(s.counts).toEqual(decode('resp2', [stream])!.map((v) => (v as unknown[]).length));
+    });
   });
 
   it('truncated anywhere: exactly the commands that fit; the rest waits, no error', () => {
-    fc.assert(
-      fc.property(streamOf(command2, 10), fc.nat(), ({ frames, stream, cuts }, t0) => {
-        const t = t0 % (stream.length + 1);
-        const fit = ends(frames).filter((e) => e <= t);
-        const s = scanner('request', cutAt(stream.subarray(0, t), cuts.filter((c) => c < t)));
-        expect(s.error).toBeNull();
-        expect(s.ends).toEqual(fit);
-        expect(s.atBoundary).toBe(t === 0 || fit.at(-1) === t);
-      }),
-      { numRuns: 300 },
-    );
+    truncatedFits('request', streamOf(command2, 10));
   });
 
   it('random byte flips: never throws, commands before the first flip unchanged, nothing reported after an error', () => {

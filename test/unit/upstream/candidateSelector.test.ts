@@ -4,43 +4,24 @@
  * promoted replica only once it stops; the selector never promotes anything itself.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UpstreamAddress } from '../../../src/config/address.js';
 import { ListenerStats } from '../../../src/metrics/listenerStats.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
 import { CandidateSelector } from '../../../src/upstream/candidateSelector.js';
 import type { HealthOptions } from '../../../src/upstream/healthCheck.js';
-import { startRedis, type RedisServer } from '../../support/redisServer.js';
-import { RawClient } from '../../support/rawClient.js';
-import { cmd } from '../../support/resp.js';
+import { startRedis } from '../../support/redisServer.js';
 import { Cleanup } from '../../support/processes.js';
 import { freePort } from '../../support/freePort.js';
 import { waitUntil } from '../../support/wait.js';
 import { LogCapture } from './logCapture.js';
+import { addressOf, ask, HEALTH } from './upstreamKit.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-const HEALTH: Omit<HealthOptions, 'probe'> = { intervalMs: 50, timeoutMs: 1000, failuresBeforeDown: 1, preamble: null, tls: null };
-const addressOf = (port: number): UpstreamAddress => ({ host: '127.0.0.1', port, tls: false, url: `tcp://127.0.0.1:${port}` });
-
-async function redis(args: string[] = []): Promise<RedisServer> {
-  return cleanup.add(await startRedis(args), (r) => r.stop('SIGKILL'));
-}
-
-async function ask(port: number, ...args: string[]): Promise<string> {
-  const c = await RawClient.connect(port);
-  try {
-    await c.write(cmd(...args));
-    return (await c.waitForBytes((b) => b.includes('\r\n'), args.join(' '))).toString('latin1');
-  } finally {
-    c.close();
-  }
-}
-
 /** Master + replica, the replica first in the candidate list. */
 async function pair(health: Partial<Omit<HealthOptions, 'probe'>> = {}) {
-  const master = await redis();
-  const replica = await redis(['--replicaof', '127.0.0.1', String(master.port)]);
+  const master = cleanup.track(await startRedis());
+  const replica = cleanup.track(await startRedis(['--replicaof', '127.0.0.1', String(master.port)]));
   const stats = new ListenerStats('redis:6379', TRAITS.size);
   const log = new LogCapture();
   const changes: [string | null, string | null, string][] = [];
@@ -102,7 +83,7 @@ describe('CandidateSelector', () => {
 
   it('with no candidate saying master there is no master at all', async () => {
     const dead = await freePort();
-    const orphan = await redis(['--replicaof', '127.0.0.1', String(dead)]);
+    const orphan = cleanup.track(await startRedis(['--replicaof', '127.0.0.1', String(dead)]));
     const stats = new ListenerStats('redis:6379', TRAITS.size);
     const sel = cleanup.add(new CandidateSelector([addressOf(orphan.port)], HEALTH, stats, new LogCapture().logger, () => {}), (s) => s.stop());
     sel.start();

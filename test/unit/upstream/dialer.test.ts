@@ -18,11 +18,11 @@ import { Cleanup } from '../../support/processes.js';
 import { freePort } from '../../support/freePort.js';
 import { waitUntil } from '../../support/wait.js';
 import { LogCapture } from './logCapture.js';
+import { addressOf, HEALTH } from './upstreamKit.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-const addressOf = (port: number): UpstreamAddress => ({ host: '127.0.0.1', port, tls: false, url: `tcp://127.0.0.1:${port}` });
 const SETTINGS: DialSettings = { connectTimeoutMs: 1000, tcpKeepaliveMs: 0, tls: null, preamble: null };
 
 /** A selector that points wherever the test says and records what it is told. */
@@ -98,12 +98,12 @@ describe('UpstreamDialer', () => {
 
   it('identityOf and verify go to the health check probing that address; none: unknown, and verify says false', async () => {
     const { selector, dialer: d } = dialer();
-    const r = cleanup.add(await startRedis(), (x) => x.stop('SIGKILL'));
+    const r = cleanup.track(await startRedis());
     const addr = addressOf(r.port);
     expect(d.identityOf(addr)).toBeNull();
     const verdict = await new Promise<[boolean, string]>((resolve) => d.verify(addr, { runId: 'x', role: 'master', connection: 1 }, (same, why) => resolve([same, why])));
     expect(verdict).toEqual([false, 'the upstream is no longer probed (the master moved)']);
-    const hc = cleanup.add(new HealthCheck(addr, { intervalMs: 50, timeoutMs: 1000, failuresBeforeDown: 1, probe: 'ping', preamble: null, tls: null }, () => {}), (h) => h.stop());
+    const hc = cleanup.add(new HealthCheck(addr, { ...HEALTH, probe: 'ping' }, () => {}), (h) => h.stop());
     selector.checks.set(addr.url, hc);
     hc.start();
     await waitUntil(() => d.identityOf(addr)?.runId != null, { what: 'the identity' });

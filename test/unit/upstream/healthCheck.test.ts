@@ -4,58 +4,31 @@
  * verify()'s answer to "is the server that closed a client still the same one?" after a CLIENT
  * KILL, a restart on the same port, a role change, nothing listening, and where INFO is refused.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UpstreamAddress } from '../../../src/config/address.js';
 import { encodeCommand } from '../../../src/resp/commandCodec.js';
 import { HealthCheck, type HealthOptions, type UpstreamIdentity } from '../../../src/upstream/healthCheck.js';
-import { startRedis, type RedisServer } from '../../support/redisServer.js';
+import { startRedis } from '../../support/redisServer.js';
 import { RawClient } from '../../support/rawClient.js';
 import { cmd } from '../../support/resp.js';
 import { Cleanup } from '../../support/processes.js';
-import { freePort } from '../../support/freePort.js';
+import { startSentinel } from '../../support/sentinel.js';
 import { waitUntil } from '../../support/wait.js';
+import { addressOf, ask, HEALTH } from './upstreamKit.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
-
-const addressOf = (port: number): UpstreamAddress => ({ host: '127.0.0.1', port, tls: false, url: `tcp://127.0.0.1:${port}` });
-
-async function redis(args: string[] = [], port?: number): Promise<RedisServer> {
-  const r = await startRedis(args, port);
-  cleanup.add(r, (x) => {
-    // A SIGSTOPped server must be continued before it can exit.
-    x.process.kill('SIGCONT');
-    return x.stop('SIGKILL');
-  });
-  return r;
-}
 
 /** A health check with its changes recorded, stopped at teardown. */
 function check(port: number, opts: Partial<HealthOptions> = {}) {
   const changes: [boolean, string][] = [];
   const hc = new HealthCheck(
     addressOf(port),
-    { intervalMs: 50, timeoutMs: 1000, failuresBeforeDown: 1, probe: 'ping', preamble: null, tls: null, ...opts },
+    { ...HEALTH, probe: 'ping', ...opts },
     (up, reason) => changes.push([up, reason]),
   );
   cleanup.add(hc, (h) => h.stop());
   hc.start();
   return { hc, changes };
-}
-
-/** One command on a fresh connection, its reply as text. */
-async function ask(port: number, ...args: string[]): Promise<string> {
-  const c = await RawClient.connect(port);
-  try {
-    await c.write(cmd(...args));
-    return (await c.waitForBytes((b) => b.includes('\r\n'), args.join(' '))).toString('latin1');
-  } finally {
-    c.close();
-  }
 }
 
 function verify(hc: HealthCheck, before: UpstreamIdentity): Promise<[boolean, string]> {
@@ -65,9 +38,16 @@ function verify(hc: HealthCheck, before: UpstreamIdentity): Promise<[boolean, st
 const up = (hc: HealthCheck) => waitUntil(() => hc.up, { what: () => `up; last error: ${hc.lastError}` });
 const down = (hc: HealthCheck) => waitUntil(() => !hc.up, { what: 'down' });
 
+/** Waits until the check is up and knows its server's run_id; returns that identity. */
+async function identified(hc: HealthCheck): Promise<UpstreamIdentity> {
+  await up(hc);
+  await waitUntil(() => hc.identity()?.runId != null, { what: 'the run_id' });
+  return hc.identity()!;
+}
+
 describe('HealthCheck: PING probes', () => {
   it('is up on the first answer, down after the failures allowed, up again when the server is back', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { hc, changes } = check(r.port, { failuresBeforeDown: 2 });
     expect(hc.up).toBe(false);
     await up(hc);
@@ -76,14 +56,14 @@ describe('HealthCheck: PING probes', () => {
     await down(hc);
     expect(changes.slice(1)).toEqual([[false, hc.lastError]]);
     expect(hc.lastError).toMatch(/ECONNREFUSED|connection closed|ECONNRESET/);
-    const again = await redis([], r.port);
+    const again = cleanup.track(await startRedis([], r.port));
     await up(hc);
     expect(changes.map(([u]) => u)).toEqual([true, false, true]);
     expect(again.port).toBe(r.port);
   });
 
   it('one failure short of the limit is not down yet, though the error is known', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { hc, changes } = check(r.port, { failuresBeforeDown: 3, intervalMs: 300 });
     await up(hc);
     await r.stop('SIGKILL');
@@ -94,7 +74,7 @@ describe('HealthCheck: PING probes', () => {
   });
 
   it('a probe unanswered within the timeout fails (a stopped server), and the server answering again is up', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { hc } = check(r.port, { timeoutMs: 200 });
     await up(hc);
     r.process.kill('SIGSTOP');
@@ -105,7 +85,7 @@ describe('HealthCheck: PING probes', () => {
   });
 
   it('probeNow checks at once instead of waiting for the interval', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { hc } = check(r.port, { intervalMs: 60_000 });
     await up(hc);
     await r.stop('SIGKILL');
@@ -114,14 +94,14 @@ describe('HealthCheck: PING probes', () => {
   });
 
   it('-NOAUTH proves a live Redis: up, though the ambassador holds no password', async () => {
-    const r = await redis(['--requirepass', 'secret']);
+    const r = cleanup.track(await startRedis(['--requirepass', 'secret']));
     const { hc, changes } = check(r.port);
     await up(hc);
     expect(changes).toEqual([[true, 'PING answered']]);
   });
 
   it('a refused preamble AUTH is reported as the reason it is down, and it never counts as up', async () => {
-    const r = await redis(['--requirepass', 'secret']);
+    const r = cleanup.track(await startRedis(['--requirepass', 'secret']));
     const { hc, changes } = check(r.port, { preamble: encodeCommand(['AUTH', 'wrong']) });
     await down(hc);
     await waitUntil(() => changes.length > 0, { what: 'the down report' });
@@ -130,7 +110,7 @@ describe('HealthCheck: PING probes', () => {
   });
 
   it('with the right preamble AUTH it is up and INFO tells it which process it reached', async () => {
-    const r = await redis(['--requirepass', 'secret']);
+    const r = cleanup.track(await startRedis(['--requirepass', 'secret']));
     const { hc } = check(r.port, { preamble: encodeCommand(['AUTH', 'secret']) });
     await up(hc);
     await waitUntil(() => hc.identity()?.runId !== null, { what: 'the run_id from INFO' });
@@ -138,7 +118,7 @@ describe('HealthCheck: PING probes', () => {
   });
 
   it('after stop() nothing more is reported, even when the server goes away', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { hc, changes } = check(r.port);
     await up(hc);
     hc.stop();
@@ -153,8 +133,8 @@ describe('HealthCheck: PING probes', () => {
 
 describe('HealthCheck: ROLE probes', () => {
   it('reports the role each answer gives, and a change of role even while up', async () => {
-    const master = await redis();
-    const replica = await redis(['--replicaof', '127.0.0.1', String(master.port)]);
+    const master = cleanup.track(await startRedis());
+    const replica = cleanup.track(await startRedis(['--replicaof', '127.0.0.1', String(master.port)]));
     const m = check(master.port, { probe: 'role' });
     const s = check(replica.port, { probe: 'role' });
     await up(m.hc);
@@ -170,18 +150,7 @@ describe('HealthCheck: ROLE probes', () => {
   });
 
   it('a sentinel answers ROLE as a sentinel', async () => {
-    const port = await freePort();
-    const dir = cleanup.add(mkdtempSync(path.join(os.tmpdir(), 'hc-sentinel-')), (d) => rmSync(d, { recursive: true, force: true }));
-    const conf = path.join(dir, 'sentinel.conf');
-    writeFileSync(conf, `port ${port}\nbind 127.0.0.1\ndaemonize no\ndir ${dir}\n`);
-    const child = spawn('redis-sentinel', [conf], { stdio: 'ignore' });
-    cleanup.add(child, (c) =>
-      new Promise<void>((resolve) => {
-        if (c.exitCode !== null || c.signalCode !== null) return resolve();
-        c.once('exit', () => resolve());
-        c.kill('SIGKILL');
-      }),
-    );
+    const { port } = await startSentinel(cleanup, null);
     const { hc } = check(port, { probe: 'role' });
     await up(hc);
     expect(hc.role).toBe('sentinel');
@@ -190,8 +159,8 @@ describe('HealthCheck: ROLE probes', () => {
 
 describe('HealthCheck: identity and verify()', () => {
   it('has no identity before its probe connection is up; then the run_id and role INFO gave', async () => {
-    const master = await redis();
-    const replica = await redis(['--replicaof', '127.0.0.1', String(master.port)]);
+    const master = cleanup.track(await startRedis());
+    const replica = cleanup.track(await startRedis(['--replicaof', '127.0.0.1', String(master.port)]));
     const m = check(master.port);
     const s = check(replica.port);
     expect(m.hc.identity()).toBeNull();
@@ -204,11 +173,9 @@ describe('HealthCheck: identity and verify()', () => {
   });
 
   it('verify: true after Redis killed some other client (the same process still answers, in the same role)', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { hc } = check(r.port);
-    await up(hc);
-    await waitUntil(() => hc.identity()?.runId != null, { what: 'the run_id' });
-    const before = hc.identity()!;
+    const before = await identified(hc);
     const victim = await RawClient.connect(r.port);
     cleanup.add(victim, (v) => v.close());
     await victim.write(cmd('CLIENT', 'ID'));
@@ -221,13 +188,11 @@ describe('HealthCheck: identity and verify()', () => {
   });
 
   it('verify: false after the server was restarted on the same port (a new run_id)', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { hc } = check(r.port);
-    await up(hc);
-    await waitUntil(() => hc.identity()?.runId != null, { what: 'the run_id' });
-    const before = hc.identity()!;
+    const before = await identified(hc);
     await r.stop('SIGKILL');
-    await redis([], r.port);
+    cleanup.track(await startRedis([], r.port));
     expect(await verify(hc, before)).toEqual([false, 'the upstream is another process now (its run_id changed)']);
     // Once the check reconnects, it vouches for the new process.
     await waitUntil(() => (hc.identity()?.connection ?? 0) > before.connection && hc.identity()?.runId != null, { what: 'the new probe connection' });
@@ -235,22 +200,18 @@ describe('HealthCheck: identity and verify()', () => {
   });
 
   it('verify: false when the role changed (a master demoted to a replica)', async () => {
-    const other = await redis();
-    const r = await redis();
+    const other = cleanup.track(await startRedis());
+    const r = cleanup.track(await startRedis());
     const { hc } = check(r.port);
-    await up(hc);
-    await waitUntil(() => hc.identity()?.runId != null, { what: 'the run_id' });
-    const before = hc.identity()!;
+    const before = await identified(hc);
     expect(await ask(r.port, 'REPLICAOF', '127.0.0.1', String(other.port))).toBe('+OK\r\n');
     expect(await verify(hc, before)).toEqual([false, "the upstream's role changed from master to slave"]);
   });
 
   it('verify: false when nothing listens any more', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { hc } = check(r.port, { intervalMs: 60_000 });
-    await up(hc);
-    await waitUntil(() => hc.identity()?.runId != null, { what: 'the run_id' });
-    const before = hc.identity()!;
+    const before = await identified(hc);
     await r.stop('SIGKILL');
     const [same, evidence] = await verify(hc, before);
     expect(same).toBe(false);
@@ -258,7 +219,7 @@ describe('HealthCheck: identity and verify()', () => {
   });
 
   it('where INFO is refused, the probe connection open since before stands in for the run_id', async () => {
-    const r = await redis(['--requirepass', 'secret']);
+    const r = cleanup.track(await startRedis(['--requirepass', 'secret']));
     const { hc } = check(r.port, { intervalMs: 60_000 });
     await up(hc);
     const before = hc.identity()!;

@@ -8,23 +8,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { UpstreamAddress } from '../../../src/config/address.js';
 import { ListenerStats } from '../../../src/metrics/listenerStats.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
-import type { HealthOptions } from '../../../src/upstream/healthCheck.js';
 import { SentinelSelector } from '../../../src/upstream/sentinelSelector.js';
 import { startRedis, type RedisServer } from '../../support/redisServer.js';
 import { Cleanup } from '../../support/processes.js';
 import { freePort } from '../../support/freePort.js';
 import { waitUntil } from '../../support/wait.js';
 import { LogCapture } from './logCapture.js';
-import { MASTER_NAME, startSentinel, waitForReplicaKnown, type Sentinel } from './sentinelKit.js';
+import { HEALTH } from './upstreamKit.js';
+import { MASTER_NAME, startSentinel, waitForReplicaKnown, type Sentinel } from '../../support/sentinel.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
-
-const HEALTH: Omit<HealthOptions, 'probe'> = { intervalMs: 50, timeoutMs: 1000, failuresBeforeDown: 1, preamble: null, tls: null };
-
-async function redis(args: string[] = []): Promise<RedisServer> {
-  return cleanup.add(await startRedis(args), (r) => r.stop('SIGKILL'));
-}
 
 function selector(sentinelPorts: number[], masterName = MASTER_NAME) {
   const stats = new ListenerStats('redis:6379', TRAITS.size);
@@ -49,9 +43,9 @@ function selector(sentinelPorts: number[], masterName = MASTER_NAME) {
 /** A master, its replica in sync, and one sentinel that knows both. */
 async function watched(): Promise<{ master: RedisServer; replica: RedisServer; sentinel: Sentinel }> {
   // Diskless sync without its default 5 s delay, so the replica is in sync at once.
-  const master = await redis(['--repl-diskless-sync-delay', '0']);
-  const replica = await redis(['--replicaof', '127.0.0.1', String(master.port)]);
-  const sentinel = cleanup.add(await startSentinel(master.port), (s) => s.stop());
+  const master = cleanup.track(await startRedis(['--repl-diskless-sync-delay', '0']));
+  const replica = cleanup.track(await startRedis(['--replicaof', '127.0.0.1', String(master.port)]));
+  const sentinel = await startSentinel(cleanup, master.port);
   return { master, replica, sentinel };
 }
 

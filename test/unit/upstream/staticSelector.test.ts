@@ -1,25 +1,18 @@
 /** StaticSelector, socat's case: one fixed upstream, PING-checked for /readyz and the upstream_up gauge. */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UpstreamAddress } from '../../../src/config/address.js';
 import { ListenerStats } from '../../../src/metrics/listenerStats.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
 import type { HealthOptions } from '../../../src/upstream/healthCheck.js';
 import { StaticSelector } from '../../../src/upstream/staticSelector.js';
-import { startRedis, type RedisServer } from '../../support/redisServer.js';
+import { startRedis } from '../../support/redisServer.js';
 import { Cleanup } from '../../support/processes.js';
 import { freePort } from '../../support/freePort.js';
 import { waitUntil } from '../../support/wait.js';
 import { LogCapture } from './logCapture.js';
+import { addressOf, HEALTH } from './upstreamKit.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
-
-const HEALTH: Omit<HealthOptions, 'probe'> = { intervalMs: 50, timeoutMs: 1000, failuresBeforeDown: 1, preamble: null, tls: null };
-const addressOf = (port: number): UpstreamAddress => ({ host: '127.0.0.1', port, tls: false, url: `tcp://127.0.0.1:${port}` });
-
-async function redis(port?: number): Promise<RedisServer> {
-  return cleanup.add(await startRedis([], port), (r) => r.stop('SIGKILL'));
-}
 
 function selector(port: number, health: Partial<Omit<HealthOptions, 'probe'>> = {}) {
   const stats = new ListenerStats('redis:6379', TRAITS.size);
@@ -40,7 +33,7 @@ describe('StaticSelector', () => {
   });
 
   it('up: ready, the gauge at 1, a log line; down: not ready, the error in the status, the gauge at 0; the address never changes', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { sel, stats, log } = selector(r.port);
     sel.start();
     await waitUntil(() => sel.ready(), { what: 'ready' });
@@ -56,7 +49,7 @@ describe('StaticSelector', () => {
   });
 
   it('suspect() probes at once instead of waiting for the interval', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { sel } = selector(r.port, { intervalMs: 60_000 });
     sel.start();
     await waitUntil(() => sel.ready(), { what: 'ready' });
@@ -66,7 +59,7 @@ describe('StaticSelector', () => {
   });
 
   it('healthOf gives its health check (which knows the server process) for its own URL only', async () => {
-    const r = await redis();
+    const r = cleanup.track(await startRedis());
     const { sel } = selector(r.port);
     sel.start();
     await waitUntil(() => sel.healthOf(r.url)?.identity()?.runId != null, { what: 'the run_id' });

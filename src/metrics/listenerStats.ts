@@ -5,7 +5,7 @@
  * metric objects only when /metrics is scraped.
  */
 import { PIN_REASONS, type PinReason } from '../resp/commandTraits.js';
-import { DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS, REJECT_REASONS } from './metricTable.js';
+import { DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS, REJECT_REASONS } from './metricTable.js';
 
 /** Bucket bounds in milliseconds, the unit of performance.now(). */
 const BOUNDS_MS = DURATION_BUCKETS.map((s) => s * 1000);
@@ -48,9 +48,8 @@ export class ListenerStats {
   upstreamProtocolErrors = 0;
   reconnects = 0;
   failovers = 0;
-  /** Upstream connections Redis closed on purpose (the client was closed too), and ones lost. */
-  closedByServer = 0;
-  upstreamLost = 0;
+  /** Per DISCONNECT_CAUSES entry: upstream connections Redis closed on purpose (the client was closed too), and ones lost. */
+  readonly disconnects = new Float64Array(DISCONNECT_CAUSES.length);
   /** Reconnects whose replayed state (or the ambassador's own AUTH) the upstream refused. */
   replayFailures = 0;
   /** AMBASSADOR_UPSTREAM_MODE=shared: shared upstream connections up now. */
@@ -73,9 +72,8 @@ export class ListenerStats {
     this.rejected = new Float64Array(commandCount * REJECT_REASONS.length);
   }
 
-  disconnected(cause: 'closed_by_server' | 'lost'): void {
-    if (cause === 'closed_by_server') this.closedByServer++;
-    else this.upstreamLost++;
+  disconnected(cause: (typeof DISCONNECT_CAUSES)[number]): void {
+    this.disconnects[DISCONNECT_CAUSES.indexOf(cause)]!++;
   }
 
   replayFailed(): void {

@@ -154,4 +154,7 @@ export const ERROR_CODES: readonly string[] = [
 
 export const REJECT_REASONS: readonly string[] = ['policy', 'noauth'];
 
+/** Why a client's upstream connection ended unasked (upstream_disconnects_total's cause). */
+export const DISCONNECT_CAUSES = ['closed_by_server', 'lost'] as const;
+
 export const PUSH_KINDS: readonly string[] = ['message', 'pmessage', 'smessage', 'monitor', 'invalidate', 'other'];

@@ -5,7 +5,7 @@
  */
 import client from 'prom-client';
 import { PIN_REASONS } from '../resp/commandTraits.js';
-import { DURATION_BUCKETS, ERROR_CODES, METRIC_PREFIX, METRICS, PUSH_KINDS, REJECT_REASONS, type MetricDef } from './metricTable.js';
+import { DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, METRIC_PREFIX, METRICS, PUSH_KINDS, REJECT_REASONS, type MetricDef } from './metricTable.js';
 import { BUCKET_SLOTS, ListenerStats, type Histograms } from './listenerStats.js';
 
 type Labels = Record<string, string | number>;
@@ -48,10 +48,7 @@ export class MetricsRegistry {
       upstreamConnectFailures: () => this.perUpstream((s) => s.connectFailures),
       upstreamReconnects: () => this.perListener((s) => s.reconnects),
       upstreamDisconnects: () =>
-        this.stats.flatMap((s) => [
-          { labels: { listener: s.listener, cause: 'closed_by_server' }, value: s.closedByServer },
-          { labels: { listener: s.listener, cause: 'lost' }, value: s.upstreamLost },
-        ]),
+        this.stats.flatMap((s) => DISCONNECT_CAUSES.map((cause, k) => ({ labels: { listener: s.listener, cause }, value: s.disconnects[k]! }))),
       replayFailures: () => this.perListener((s) => s.replayFailures),
       sharedConnections: () => this.perListener((s) => s.sharedConnections),
       pinnedClients: () =>

@@ -50,6 +50,13 @@ const FLAGS = `FLAGS (each overrides the environment variable named beside it)
   --on-upstream-loss MODE     reconnect (keep clients) | close (socat)  AMBASSADOR_ON_UPSTREAM_LOSS    [reconnect]
   --unavailable-wait MS       commands wait this long for an upstream   AMBASSADOR_UNAVAILABLE_WAIT_MS [5000]
                               after a loss, then get -ERR
+  --upstream-mode MODE        dedicated (a connection per client) |     AMBASSADOR_UPSTREAM_MODE       [dedicated]
+                              shared (a few, carrying many clients)
+  --shared-connections N      shared: upstream connections per listener AMBASSADOR_SHARED_CONNECTIONS  [1]
+  --shared-max-frame BYTES    shared: a larger request gets its own     AMBASSADOR_SHARED_MAX_FRAME    [1048576]
+                              connection
+  --client-output-limit BYTES shared: close a client leaving more       AMBASSADOR_CLIENT_OUTPUT_LIMIT [67108864]
+                              replies than this unread
   --sentinel-poll MS          re-ask the sentinels this often           AMBASSADOR_SENTINEL_POLL_MS    [5000]
   --workers N                 processes sharing the listeners; the      AMBASSADOR_WORKERS             [1]
                               primary serves the admin endpoint with

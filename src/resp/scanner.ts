@@ -145,7 +145,7 @@ export class RespScanner {
   private awaitingDecorated = false;
   private readonly lean: boolean;
   private readonly arrays: ArrayCapture | null;
-  /** `arrays.captureArrays` as the current reply began. */
+  /** `arrays.captureArrays` as the current top-level array began. */
   private captureArrays = true;
   private readonly limits: Limits;
   // Tokens the current request frame needs (set once its name is known).
@@ -444,7 +444,6 @@ export class RespScanner {
   }
 
   private startFrame(): void {
-    this.captureArrays = this.arrays === null || this.arrays.captureArrays;
     this.tokenLimit = MAX_TOKENS;
     this.frameType = 0;
     this.frameCount = 0;
@@ -460,6 +459,8 @@ export class RespScanner {
     if (this.depth === 0) {
       if (t === T_ATTRIBUTE) return;
       this.frameType = t;
+      // Asked only of arrays, as each begins: most replies are not, and the answer may change between replies.
+      if (t === T_ARRAY) this.captureArrays = this.arrays === null || this.arrays.captureArrays;
       if (!isAggregateType(t) && (!this.lean || t === T_ERROR || t === T_BLOBERR || t === T_SIMPLE)) index = 0;
     } else if (this.depth === 1 && !this.isAttribute[0]) {
       index = this.topElements - this.remaining[0]!;

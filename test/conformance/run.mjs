@@ -43,8 +43,9 @@ const HELP = `usage: node test/conformance/run.mjs [options]     (npm run confor
                       through the ambassador once a known failure is out of the way
   --retries N         re-run a unit through the ambassador this many times when a test that passed
                       direct failed there; failing again confirms it (default 1)
-  --stall S           a run with no test progress for S seconds is stopped and resumed after the
-                      stuck unit (default 120)
+  --stall S           a test that makes no progress for S seconds has hung: it fails, and its unit
+                      runs again without it and the tests that failed before it (default 90; the
+                      longest test, a HyperLogLog fuzzer, takes ~50 s)
   --tree DIR          use this redis source tree (its tests/) instead of fetching the Debian one
   --cache DIR         where the suite is downloaded (default $REDIS_AMBASSADOR_CONFORMANCE_CACHE,
                       else \${XDG_CACHE_HOME:-~/.cache}/redis-ambassador-conformance)
@@ -53,7 +54,7 @@ const HELP = `usage: node test/conformance/run.mjs [options]     (npm run confor
 `;
 
 function parseArgs(argv) {
-  const o = { units: null, only: [], skiptest: [], tags: DEFAULT_TAGS, mode: 'both', parallel: false, retries: 1, stall: 120, tree: null, cache: null, write: true, partial: false };
+  const o = { units: null, only: [], skiptest: [], tags: DEFAULT_TAGS, mode: 'both', parallel: false, retries: 1, stall: 90, tree: null, cache: null, write: true, partial: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -340,6 +341,7 @@ class OutcomeParser {
     this.seen = new Map(); // unit → name → occurrences
     this.pending = null; // the err/exception whose detail lines follow
     this.ended = false;
+    this.keep = new Set(); // units run again after a hang: outcomes already known are kept
   }
   key(unit, name) {
     if (!this.seen.has(unit)) this.seen.set(unit, new Map());
@@ -356,13 +358,23 @@ class OutcomeParser {
   add(outcome, name, extra = {}) {
     const unit = this.unit ?? '(no unit)';
     const rec = { unit, name, outcome, ...extra };
-    this.tests.set(this.key(unit, name), rec);
+    const key = this.key(unit, name);
+    if (!(this.keep.has(unit) && this.tests.has(key))) this.tests.set(key, rec);
     return rec;
+  }
+  failedNames(unit) {
+    return [...new Set([...this.tests.values()].filter((t) => t.unit === unit && (t.outcome === 'err' || t.outcome === 'exception')).map((t) => t.name))];
   }
   line(raw) {
     const l = raw.replace(ANSI, '').replace(/\r$/, '');
     let m;
-    if ((m = /^Testing (\S+)$/.exec(l))) { this.pending = null; this.unit = m[1]; this.units.set(m[1], { seconds: null, aborted: null }); return { unitStart: m[1] }; }
+    if ((m = /^Testing (\S+)$/.exec(l))) {
+      this.pending = null;
+      this.unit = m[1];
+      this.seen.delete(m[1]);
+      this.units.set(m[1], { ...this.units.get(m[1]), seconds: null });
+      return { unitStart: m[1] };
+    }
     if ((m = /^\[\d+\/\d+ done\]: (\S+) \((\d+) seconds\)$/.exec(l))) { this.pending = null; const u = this.units.get(m[1]) ?? {}; u.seconds = Number(m[2]); this.units.set(m[1], u); return { unitDone: m[1], seconds: u.seconds }; }
     if ((m = /^\[ok\]: (.*) \((\d+) ms\)$/.exec(l))) { this.pending = null; this.add('ok', m[1], { ms: Number(m[2]) }); return { test: 'ok' }; }
     if ((m = /^\[err\]: (.*)$/.exec(l))) {
@@ -380,6 +392,7 @@ class OutcomeParser {
       return {};
     }
     if (/^\[TIMEOUT\]/.test(l)) { this.pending = null; return { timeout: true }; }
+    if ((m = /^\S+ => \(IN PROGRESS\) (.*)$/.exec(l))) return { inProgress: m[1] };
     if (/^\s*The End\s*$/.test(l)) { this.pending = null; this.ended = true; return {}; }
     if (this.pending && /^\[[a-z]+\]: /.test(l)) this.pending = null;
     if (this.pending && this.pending.detail.length < 60) this.pending.detail.push(l);
@@ -408,20 +421,21 @@ async function runSuite({ mode, tcl, tree, units, opts, dir, baseport, label = m
   const outLog = path.join(dir, 'runtest.log');
   const events = [];
   const t0 = Date.now();
-  let remaining = [...units];
-  let attempt = 0;
+  const queue = [{ units: [...units], skip: [] }];
+  const resumes = new Map();
   let pairs = 0;
-  while (remaining.length) {
-    attempt++;
+  while (queue.length) {
+    const job = queue.shift();
     const pair = await startPair(mode, dir, ++pairs);
     const args = ['tests/test_helper.tcl', '--host', '127.0.0.1', '--port', String(pair.port), '--durable', '--timeout', String(opts.stall || 1e6),
       '--baseport', String(baseport), '--portcount', '4000', '--tags', opts.tags];
     for (const o of opts.only) args.push('--only', o);
-    for (const t of [...opts.skiptest, ...skiptests]) args.push('--skiptest', t);
-    for (const u of remaining) args.push('--single', u);
+    for (const t of [...opts.skiptest, ...skiptests, ...job.skip]) args.push('--skiptest', t);
+    for (const u of job.units) args.push('--single', u);
     fs.appendFileSync(outLog, `\n### ${label} (server pair ${pairs}): ${tcl} ${args.join(' ')}\n`);
     const started = [];
     let timedOut = false;
+    let inProgress = null;
     let restartAt = null;
     let dirty = false;
     parser.ended = false;
@@ -452,6 +466,7 @@ async function runSuite({ mode, tcl, tree, units, opts, dir, baseport, label = m
           }
           if (ev.test === 'err' || ev.test === 'exception') dirty = true;
           if (ev.timeout) timedOut = true;
+          if (ev.inProgress) inProgress = ev.inProgress;
           if (ev.unitDone) {
             const c = countUnit(parser, ev.unitDone);
             log(`${label.padEnd(10)} ${ev.unitDone.padEnd(36)} ${String(ev.seconds).padStart(3)} s  ok ${c.ok}${c.err ? `  failed ${c.err}` : ''}`);
@@ -471,18 +486,32 @@ async function runSuite({ mode, tcl, tree, units, opts, dir, baseport, label = m
     await stopPair(pair, dir);
     if (pairExit) events.push(`${parser.unit}: ${pairExit[0]} exited ${JSON.stringify(pairExit[1])} during the unit`);
     if (restartAt !== null) {
-      remaining = remaining.slice(remaining.indexOf(restartAt));
+      queue.unshift({ units: job.units.slice(job.units.indexOf(restartAt)), skip: job.skip });
       continue;
     }
-    if (parser.ended && !timedOut) break;
-    // The run stopped early: the unit it was in is over; go on after it.
+    if (parser.ended && !timedOut) continue;
+    // The run stopped early, in unit `cur`: go on after it.
     const cur = started.at(-1) ?? null;
+    if (!cur) { events.push('runtest stopped before any unit started; giving up'); break; }
+    const rest = job.units.slice(job.units.indexOf(cur) + 1);
+    if (rest.length) queue.unshift({ units: rest, skip: [] });
     const why = timedOut ? `no progress for ${opts.stall} s` : pairExit ? `${pairExit[0]} exited` : `runtest exited ${code} before the end`;
-    if (cur) parser.units.get(cur).aborted = why;
-    events.push(`${cur ?? '(before any unit)'}: aborted, ${why}; the rest of this unit did not run`);
+    if (timedOut && inProgress && (resumes.get(cur) ?? 0) < 3) {
+      // A test hung: it fails; the unit runs again from its start, without it and without the
+      // tests that failed before it (their outcomes are kept), so the tests after it run too.
+      resumes.set(cur, (resumes.get(cur) ?? 0) + 1);
+      parser.unit = cur;
+      parser.add('err', inProgress, { detail: [`hung: ${why}`] });
+      const skip = [...new Set([...job.skip, ...parser.failedNames(cur)])];
+      parser.keep.add(cur);
+      queue.unshift({ units: [cur], skip });
+      events.push(`${cur}: "${inProgress}" hung (${why}); the unit ran again from its start with it and the ${skip.length - 1} tests that had failed skipped, to reach the tests after it`);
+      log(`${label.padEnd(10)} ${cur}: "${inProgress}" HUNG; running the unit again without it and the tests that failed`);
+      continue;
+    }
+    parser.units.get(cur).aborted = why;
+    events.push(`${cur}: aborted, ${why}; the rest of this unit did not run`);
     log(`${label.padEnd(10)} ${cur}: ABORTED (${why}); going on after it on a fresh server`);
-    if (!cur) break;
-    remaining = remaining.slice(remaining.indexOf(cur) + 1);
   }
   return { mode, parser, events, seconds: Math.round((Date.now() - t0) / 1000), dir, pairs };
 }

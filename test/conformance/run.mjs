@@ -38,11 +38,14 @@ const HELP = `usage: node test/conformance/run.mjs [options]     (npm run confor
   --only NAME         only tests with this name (runtest --only; repeatable; /regexp allowed)
   --tags TAGS         runtest --tags (default "${DEFAULT_TAGS}")
   --mode M            both (default), direct or ambassador
-  --parallel          run the direct and the ambassador runs at the same time (faster, noisier)
+  --serial            run direct, then through the ambassador (default: both at once, each on its
+                      own redis-server; the suite runs one test at a time against an external
+                      server, so this halves the wall time at little cost on two cores)
   --skiptest NAME     runtest --skiptest (repeatable; /regexp allowed), e.g. to see what fails
                       through the ambassador once a known failure is out of the way
   --retries N         re-run a unit through the ambassador this many times when a test that passed
-                      direct failed there; failing again confirms it (default 1)
+                      direct failed there; failing again confirms it (default 1; tests that hung
+                      are not run again)
   --stall S           a test that makes no progress for S seconds has hung: it fails, and its unit
                       runs again without it and the tests that failed before it (default 90; the
                       longest test, a HyperLogLog fuzzer, takes ~50 s)
@@ -54,7 +57,7 @@ const HELP = `usage: node test/conformance/run.mjs [options]     (npm run confor
 `;
 
 function parseArgs(argv) {
-  const o = { units: null, only: [], skiptest: [], tags: DEFAULT_TAGS, mode: 'both', parallel: false, retries: 1, stall: 90, tree: null, cache: null, write: true, partial: false };
+  const o = { units: null, only: [], skiptest: [], tags: DEFAULT_TAGS, mode: 'both', parallel: true, retries: 1, stall: 90, tree: null, cache: null, write: true, partial: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -66,6 +69,7 @@ function parseArgs(argv) {
     else if (a === '--tags') { o.tags = val(); o.partial = true; }
     else if (a === '--skiptest') { o.skiptest.push(val()); o.partial = true; }
     else if (a === '--mode') { o.mode = val(); o.partial = true; if (!['both', 'direct', 'ambassador'].includes(o.mode)) throw new UsageError(`--mode is both, direct or ambassador, not ${o.mode}`); }
+    else if (a === '--serial') o.parallel = false;
     else if (a === '--parallel') o.parallel = true;
     else if (a === '--retries') o.retries = nonNegInt(a, val());
     else if (a === '--stall') o.stall = nonNegInt(a, val());
@@ -719,7 +723,8 @@ async function main() {
       const again = [...new Set(rows.regressions.filter((r) => !runs[1].parser.units.get(r.unit)?.aborted).map((r) => r.unit))];
       if (!again.length) break;
       log(`retry ${i + 1}: ${again.join(' ')} through the ambassador`);
-      const r = await runSuite({ mode: 'ambassador', tcl, tree, units: again, opts, dir: path.join(runDir, `retry-${i + 1}`), baseport: baseports.ambassador, label: `retry-${i + 1}` });
+      const hung = [...new Set(rows.regressions.filter((r) => again.includes(r.unit) && /^hung: /.test(r.error)).map((r) => r.name))];
+      const r = await runSuite({ mode: 'ambassador', tcl, tree, units: again, opts, dir: path.join(runDir, `retry-${i + 1}`), baseport: baseports.ambassador, label: `retry-${i + 1}`, skiptests: hung });
       for (const row of rows.regressions) if (again.includes(row.unit)) retried.set(row.key, [...(retried.get(row.key) ?? []), r.parser.tests.get(row.key)]);
       rows = compare(runs[0], runs[1], exceptions, retried);
     }

@@ -49,6 +49,7 @@ const HELP = `usage: node test/conformance/run.mjs [options]     (npm run confor
   --stall S           a test that makes no progress for S seconds has hung: it fails, and its unit
                       runs again without it and the tests that failed before it (default 90; the
                       longest test, a HyperLogLog fuzzer, takes ~50 s)
+  --exceptions FILE   the exceptions list (default test/conformance/exceptions.json)
   --tree DIR          use this redis source tree (its tests/) instead of fetching the Debian one
   --cache DIR         where the suite is downloaded (default $REDIS_AMBASSADOR_CONFORMANCE_CACHE,
                       else \${XDG_CACHE_HOME:-~/.cache}/redis-ambassador-conformance)
@@ -74,6 +75,7 @@ function parseArgs(argv) {
     else if (a === '--retries') o.retries = nonNegInt(a, val());
     else if (a === '--stall') o.stall = nonNegInt(a, val());
     else if (a === '--tree') o.tree = path.resolve(val());
+    else if (a === '--exceptions') o.exceptions = path.resolve(val());
     else if (a === '--cache') o.cache = path.resolve(val());
     else if (a === '--no-write') o.write = false;
     else if (a === '-h' || a === '--help') { process.stdout.write(HELP); process.exit(0); }
@@ -346,6 +348,7 @@ class OutcomeParser {
     this.pending = null; // the err/exception whose detail lines follow
     this.ended = false;
     this.keep = new Set(); // units run again after a hang: outcomes already known are kept
+    this.lastName = null; // the last test reported in the current unit
   }
   key(unit, name) {
     if (!this.seen.has(unit)) this.seen.set(unit, new Map());
@@ -364,6 +367,7 @@ class OutcomeParser {
     const rec = { unit, name, outcome, ...extra };
     const key = this.key(unit, name);
     if (!(this.keep.has(unit) && this.tests.has(key))) this.tests.set(key, rec);
+    if ((outcome === 'ok' || outcome === 'err') && !name.startsWith('(')) this.lastName = name;
     return rec;
   }
   failedNames(unit) {
@@ -375,24 +379,28 @@ class OutcomeParser {
     if ((m = /^Testing (\S+)$/.exec(l))) {
       this.pending = null;
       this.unit = m[1];
+      this.lastName = null;
       this.seen.delete(m[1]);
-      this.units.set(m[1], { ...this.units.get(m[1]), seconds: null });
+      // ignoredBlocks: [ignore] lines for a whole tags or start_server block, not one test.
+      this.units.set(m[1], { ...this.units.get(m[1]), seconds: null, ignoredBlocks: 0 });
       return { unitStart: m[1] };
     }
     if ((m = /^\[\d+\/\d+ done\]: (\S+) \((\d+) seconds\)$/.exec(l))) { this.pending = null; const u = this.units.get(m[1]) ?? {}; u.seconds = Number(m[2]); this.units.set(m[1], u); return { unitDone: m[1], seconds: u.seconds }; }
     if ((m = /^\[ok\]: (.*) \((\d+) ms\)$/.exec(l))) { this.pending = null; this.add('ok', m[1], { ms: Number(m[2]) }); return { test: 'ok' }; }
     if ((m = /^\[err\]: (.*)$/.exec(l))) {
       const t = /^(.*) in (tests\/\S+\.tcl)$/.exec(m[1]);
-      this.pending = this.add('err', t ? t[1] : `(outside any test) ${m[1]}`, { detail: [] });
+      // An error raised outside a test (in a start_server block, or a nested one inside a test,
+      // whose enclosing test may still report ok) is named after where it happened.
+      this.pending = this.add('err', t ? t[1] : `(error outside any test, after "${this.lastName ?? 'the start of the unit'}")`, { detail: t ? [] : [m[1]] });
       return { test: 'err', name: this.pending.name };
     }
-    if ((m = /^\[exception\]: (.*)$/.exec(l))) { this.pending = this.add('exception', '(exception: the unit stopped)', { detail: [m[1]] }); return { test: 'exception' }; }
+    if ((m = /^\[exception\]: (.*)$/.exec(l))) { this.pending = this.add('exception', `(exception that stopped the unit, after "${this.lastName ?? 'the start of the unit'}")`, { detail: [m[1]] }); return { test: 'exception' }; }
     if ((m = /^\[skip\]: (.*)$/.exec(l))) { this.pending = null; this.add('skip', m[1]); return {}; }
     if ((m = /^\[ignore\]: (.*)$/.exec(l))) {
       this.pending = null;
       const t = /^(.*): ((?:Tag: .*)|Not supported .*|large memory flag not provided)$/.exec(m[1]);
       if (t && !t[1].startsWith('Tag')) this.add('ignore', t[1], { reason: t[2] });
-      else { const u = this.units.get(this.unit); if (u) u.ignoredGroups = (u.ignoredGroups ?? 0) + 1; }
+      else if (this.units.has(this.unit)) this.units.get(this.unit).ignoredBlocks++;
       return {};
     }
     if (/^\[TIMEOUT\]/.test(l)) { this.pending = null; return { timeout: true }; }
@@ -550,8 +558,7 @@ async function stopPair(pair, dir) {
 }
 
 // ------------------------------------------------------------------ comparison
-function loadExceptions() {
-  const file = path.join(HERE, 'exceptions.json');
+function loadExceptions(file) {
   const list = JSON.parse(fs.readFileSync(file, 'utf8')).exceptions;
   for (const e of list) if (!e.unit || !e.test || !e.reason) throw new SetupError(`exceptions.json: every entry needs unit, test and reason: ${JSON.stringify(e)}`);
   return list;
@@ -585,7 +592,18 @@ function compare(direct, amb, exceptions, retried) {
       rows.failedDirect.push({ key, unit: d.unit, name: d.name, error: firstLine(d), amb: a?.outcome ?? 'not run' });
     }
   }
-  for (const [key, a] of amb.parser.tests) if (passed(a) && !passed(direct.parser.tests.get(key))) rows.ambOnly.push({ key, direct: direct.parser.tests.get(key)?.outcome ?? 'not run' });
+  for (const [key, a] of amb.parser.tests) {
+    const d = direct.parser.tests.get(key);
+    if (passed(a) && !passed(d)) rows.ambOnly.push({ key, direct: d?.outcome ?? 'not run' });
+    // An error outside any test, or an exception, that the direct run did not have.
+    if (!d && (a.outcome === 'err' || a.outcome === 'exception')) {
+      const ex = listedFor(exceptions, a);
+      const row = { key, unit: a.unit, name: a.name, outcome: a.outcome, error: firstLine(a), failedBefore: before.get(key) ?? null };
+      if (ex) rows.excused.push({ ...row, reason: ex.reason });
+      else if (retried.has(key) && retried.get(key).every((r) => !r || (r.outcome !== 'err' && r.outcome !== 'exception'))) rows.flaky.push({ ...row, retry: 'did not happen on retry' });
+      else rows.regressions.push({ ...row, retry: retried.has(key) ? retried.get(key).map((r) => r?.outcome ?? 'did not happen').join(', ') : null, detail: a.detail ?? [] });
+    }
+  }
   return rows;
 }
 function notRunWhy(run, unit) {
@@ -593,8 +611,9 @@ function notRunWhy(run, unit) {
   return u?.aborted ? `unit aborted earlier: ${u.aborted}` : u ? 'not reached in its unit' : 'unit not run';
 }
 function counts(run) {
-  const c = { ok: 0, err: 0, exception: 0, skip: 0, ignore: 0 };
+  const c = { ok: 0, err: 0, exception: 0, skip: 0, ignore: 0, ignoredBlocks: 0 };
   for (const t of run.parser.tests.values()) c[t.outcome] = (c[t.outcome] ?? 0) + 1;
+  for (const u of run.parser.units.values()) c.ignoredBlocks += u.ignoredBlocks ?? 0;
   return c;
 }
 
@@ -632,8 +651,8 @@ function writeReports({ outDir, meta, runs, rows, exceptions, command }) {
   L.push(`| suite | ${meta.suite} |`);
   L.push(`| selection | \`--host 127.0.0.1 --port P --tags "${meta.tags}" --durable\`: every unit of test_helper.tcl; the suite skips \`external:skip\` tests itself |`);
   L.push(`| tcl | ${meta.versions.tcl} |`, `| node | ${process.version} |`, `| runs | ${meta.parallel ? 'direct and ambassador at the same time' : 'direct, then ambassador'}, on a 2-core shared machine |`, '');
-  L.push('| run | passed | failed | exceptions | skipped (`--only`) | ignored by tag | wall time |', '|---|---:|---:|---:|---:|---:|---:|');
-  for (const r of runs) { const c = counts(r); L.push(`| ${r.mode} | ${c.ok} | ${c.err} | ${c.exception} | ${c.skip} | ${c.ignore} | ${r.seconds} s |`); }
+  L.push('| run | passed | failed | exceptions | skipped (`--only`, `--skiptest`) | tests ignored by tag | blocks of tests ignored by tag | wall time |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of runs) { const c = counts(r); L.push(`| ${r.mode} | ${c.ok} | ${c.err} | ${c.exception} | ${c.skip} | ${c.ignore} | ${c.ignoredBlocks} | ${r.seconds} s |`); }
   L.push('');
   for (const r of runs) for (const e of r.events) L.push(`- ${r.mode}: ${e}`);
   if (runs.some((r) => r.events.length)) L.push('');
@@ -713,7 +732,7 @@ async function main() {
   const go = (mode) => runSuite({ mode, tcl, tree, units, opts, dir: path.join(runDir, mode), baseport: baseports[mode] });
   const runs = opts.parallel ? await Promise.all(modes.map(go)) : await modes.reduce(async (acc, m) => [...(await acc), await go(m)], Promise.resolve([]));
 
-  const exceptions = loadExceptions();
+  const exceptions = loadExceptions(opts.exceptions ?? path.join(HERE, 'exceptions.json'));
   let rows = null;
   const retried = new Map();
   if (runs.length === 2) {
@@ -738,7 +757,7 @@ async function main() {
 
   // The console summary.
   console.log('');
-  for (const r of runs) { const c = counts(r); console.log(`${r.mode.padEnd(10)} ${c.ok} passed, ${c.err + c.exception} failed, ${c.ignore} ignored by tag, ${c.skip} skipped  (${r.seconds} s)`); for (const e of r.events) console.log(`           ${e}`); }
+  for (const r of runs) { const c = counts(r); console.log(`${r.mode.padEnd(10)} ${c.ok} passed, ${c.err + c.exception} failed, ${c.skip} skipped; ignored by tag: ${c.ignore} tests and ${c.ignoredBlocks} blocks  (${r.seconds} s)`); for (const e of r.events) console.log(`           ${e}`); }
   if (!rows) { console.log(`\nreport: ${path.join(outDir, 'results.md')}`); return runs.every((r) => !r.events.length) ? 0 : 1; }
   console.log(`\npassed in both: ${rows.both.length}; passed direct only: ${rows.regressions.length + rows.flaky.length + rows.excused.length} (${rows.excused.length} listed exceptions, ${rows.flaky.length} passed on retry, ${rows.regressions.length} NOT LISTED)`);
   if (rows.regressions.length) {

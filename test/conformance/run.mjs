@@ -621,8 +621,9 @@ function counts(run) {
 function gitInfo() {
   const g = (args) => { try { return execFileSync('git', ['-C', REPO, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return ''; } };
   const commit = g(['rev-parse', '--short', 'HEAD']);
+  const src = g(['log', '-1', '--format=%h', '--', 'src']);
   const dirty = g(['status', '--porcelain', '--', 'src']) !== '';
-  return commit ? `${commit}${dirty ? ' + uncommitted changes in src/' : ''}` : 'unknown';
+  return commit ? `commit ${commit} (src/ last changed in ${src})${dirty ? ' + uncommitted changes in src/' : ''}` : 'unknown';
 }
 const mdCell = (s) => String(s ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ').slice(0, 240);
 

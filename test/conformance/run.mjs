@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Conformance: Redis's own functional test suite (tests/ of the Debian source package of the
 // installed redis-server, its own TCL client included), run against a real redis-server directly
-// and then through the built ambassador, test by test.
+// and, at the same time, against another one through the built ambassador; compared test by test.
 //
 //   npm run conformance                       build, then both runs of the external-server suite
 //   npm run conformance -- --units unit/multi,unit/pubsub
@@ -53,6 +53,8 @@ const HELP = `usage: node test/conformance/run.mjs [options]     (npm run confor
   --tree DIR          use this redis source tree (its tests/) instead of fetching the Debian one
   --cache DIR         where the suite is downloaded (default $REDIS_AMBASSADOR_CONFORMANCE_CACHE,
                       else \${XDG_CACHE_HOME:-~/.cache}/redis-ambassador-conformance)
+  --report-from FILE  no run: compare and report again from a run's saved state (last-run/state.json),
+                      with the current exceptions list
   --no-write          do not rewrite test/conformance/results.{md,json} (a run with --units, --only,
                       --skiptest, --tags or --mode never does)
 `;
@@ -76,6 +78,7 @@ function parseArgs(argv) {
     else if (a === '--stall') o.stall = nonNegInt(a, val());
     else if (a === '--tree') o.tree = path.resolve(val());
     else if (a === '--exceptions') o.exceptions = path.resolve(val());
+    else if (a === '--report-from') o.reportFrom = path.resolve(val());
     else if (a === '--cache') o.cache = path.resolve(val());
     else if (a === '--no-write') o.write = false;
     else if (a === '-h' || a === '--help') { process.stdout.write(HELP); process.exit(0); }
@@ -565,7 +568,12 @@ function loadExceptions(file) {
 }
 const listedFor = (exceptions, t) => exceptions.find((e) => e.unit === t.unit && e.test === t.name);
 const passed = (t) => t?.outcome === 'ok';
-const firstLine = (t) => (t?.detail ?? []).find((l) => l.trim()) ?? '';
+/** The error's first line; the suite cuts 10 characters ("assertion:") off errors that are not
+ * assertions, whose whole text is then the next line of the detail. */
+function firstLine(t) {
+  const [a = '', b] = (t?.detail ?? []).filter((l) => l.trim());
+  return b && b.length > a.length && b.endsWith(a) ? b : a;
+}
 
 function compare(direct, amb, exceptions, retried) {
   const rows = { both: [], regressions: [], flaky: [], excused: [], staleExceptions: [], ambOnly: [], failedDirect: [] };
@@ -670,7 +678,8 @@ function writeReports({ outDir, meta, runs, rows, exceptions, command }) {
       L.push('');
     }
     L.push('## Listed exceptions (exceptions.json)', '');
-    L.push('| unit | test | this run | reason |', '|---|---|---|---|');
+    if (!exceptions.length) L.push('None.', '');
+    else L.push('| unit | test | this run | reason |', '|---|---|---|---|');
     for (const e of exceptions) {
       const k = `${e.unit} :: ${e.test}`;
       const d = direct(runs)?.parser.tests.get(k);
@@ -700,6 +709,8 @@ const ambassador = (runs) => runs.find((r) => r.mode === 'ambassador');
 // ------------------------------------------------------------------ main
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  const exceptionsFile = opts.exceptions ?? path.join(HERE, 'exceptions.json');
+  if (opts.reportFrom) return report(JSON.parse(fs.readFileSync(opts.reportFrom, 'utf8')), loadExceptions(exceptionsFile), opts);
   if (opts.mode !== 'direct' && !fs.existsSync(CLI)) throw new SetupError(`${path.relative(REPO, CLI)} is missing: run npm run build (npm run conformance does)`);
   const tcl = tclsh();
   ensureRedis();
@@ -733,7 +744,7 @@ async function main() {
   const go = (mode) => runSuite({ mode, tcl, tree, units, opts, dir: path.join(runDir, mode), baseport: baseports[mode] });
   const runs = opts.parallel ? await Promise.all(modes.map(go)) : await modes.reduce(async (acc, m) => [...(await acc), await go(m)], Promise.resolve([]));
 
-  const exceptions = loadExceptions(opts.exceptions ?? path.join(HERE, 'exceptions.json'));
+  const exceptions = loadExceptions(exceptionsFile);
   let rows = null;
   const retried = new Map();
   if (runs.length === 2) {
@@ -752,11 +763,23 @@ async function main() {
 
   const command = `npm run conformance${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const meta = { date, ambassador: gitInfo(), versions, suite, tags: opts.tags, parallel: opts.parallel };
-  const outDir = opts.write ? HERE : runDir;
-  writeReports({ outDir, meta, runs, rows, exceptions, command });
-  fs.writeFileSync(path.join(runDir, 'outcomes.json'), JSON.stringify(Object.fromEntries(runs.map((r) => [r.mode, Object.fromEntries(r.parser.tests)])), null, 1));
+  const state = {
+    command, meta, write: opts.write, runDir,
+    runs: runs.map((r) => ({ mode: r.mode, seconds: r.seconds, events: r.events, tests: [...r.parser.tests], units: [...r.parser.units] })),
+    retried: [...retried],
+  };
+  fs.writeFileSync(path.join(runDir, 'state.json'), JSON.stringify(state));
+  return report(state, exceptions, opts);
+}
 
-  // The console summary.
+/** Compares the runs of a saved state (state.json of a run), writes the reports, prints the summary. */
+function report(state, exceptions, opts) {
+  const runs = state.runs.map((r) => ({ ...r, parser: { tests: new Map(r.tests), units: new Map(r.units) } }));
+  const retried = new Map(state.retried);
+  const rows = runs.length === 2 ? compare(runs[0], runs[1], exceptions, retried) : null;
+  const outDir = state.write && opts.write ? HERE : state.runDir;
+  writeReports({ outDir, meta: state.meta, runs, rows, exceptions, command: state.command });
+
   console.log('');
   for (const r of runs) { const c = counts(r); console.log(`${r.mode.padEnd(10)} ${c.ok} passed, ${c.err + c.exception} failed, ${c.skip} skipped; ignored by tag: ${c.ignore} tests and ${c.ignoredBlocks} blocks  (${r.seconds} s)`); for (const e of r.events) console.log(`           ${e}`); }
   if (!rows) { console.log(`\nreport: ${path.join(outDir, 'results.md')}`); return runs.every((r) => !r.events.length) ? 0 : 1; }
@@ -773,7 +796,7 @@ async function main() {
     console.log('\nListed in exceptions.json but passed through the ambassador (remove them):');
     for (const r of rows.staleExceptions) console.log(`  ${r.unit} :: ${r.name}`);
   }
-  console.log(`\nreport: ${path.join(outDir, 'results.md')}; logs: ${runDir}`);
+  console.log(`\nreport: ${path.join(outDir, 'results.md')}; logs: ${state.runDir}`);
   console.log(`conformance: ${rows.both.length + rows.excused.length} passed, ${rows.regressions.length + rows.staleExceptions.length} failed`);
   return rows.regressions.length || rows.staleExceptions.length ? 1 : 0;
 }

@@ -674,7 +674,7 @@ function writeReports({ outDir, meta, runs, rows, exceptions, command }) {
     else {
       L.push('"earlier" counts the tests of the same unit that failed before it through the ambassador: a failure after others may only follow from what they left behind.', '');
       L.push('| unit | test | through the ambassador | retry | earlier | first line of the error |', '|---|---|---|---|---:|---|');
-      for (const r of rows.regressions) L.push(`| ${r.unit} | ${mdCell(r.name)} | ${r.outcome} | ${r.retry ?? '—'} | ${r.failedBefore ?? '—'} | ${mdCell(r.error)} |`);
+      for (const r of rows.regressions) L.push(`| ${r.unit} | ${mdCell(r.key.slice(r.unit.length + 4))} | ${r.outcome} | ${r.retry ?? '—'} | ${r.failedBefore ?? '—'} | ${mdCell(r.error)} |`);
       L.push('');
     }
     L.push('## Listed exceptions (exceptions.json)', '');
@@ -786,7 +786,7 @@ function report(state, exceptions, opts) {
   console.log(`\npassed in both: ${rows.both.length}; passed direct only: ${rows.regressions.length + rows.flaky.length + rows.excused.length} (${rows.excused.length} listed exceptions, ${rows.flaky.length} passed on retry, ${rows.regressions.length} NOT LISTED)`);
   if (rows.regressions.length) {
     console.log('\nPassed direct, not through the ambassador, and not in exceptions.json:');
-    for (const r of rows.regressions) console.log(`  ${r.unit} :: ${r.name}\n      ${r.outcome}${r.retry ? ` (retry: ${r.retry})` : ''}: ${r.error}`);
+    for (const r of rows.regressions) console.log(`  ${r.key}\n      ${r.outcome}${r.retry ? ` (retry: ${r.retry})` : ''}: ${r.error}`);
   }
   if (rows.flaky.length) {
     console.log('\nFailed through the ambassador, then passed on retry (timing?):');

@@ -119,6 +119,12 @@ export class RespScanner {
   readonly tokenLength = new Int32Array(MAX_TOKENS);
   /** FNV-1a hash of the captured (lower-cased, truncated) bytes of each token. */
   readonly tokenHash = new Uint32Array(MAX_TOKENS);
+  /**
+   * Reply mode: the frame's size in bytes, attributes included, however many chunks it spanned
+   * (the reply-size histogram). Counted per frame, never per byte. Request frames read by the
+   * one-pass path do not update it.
+   */
+  frameBytes = 0;
 
   private readonly request: boolean;
   private state = ST_TYPE;
@@ -161,6 +167,10 @@ export class RespScanner {
   /** The inline line holds a NUL before any newline: as in Redis, it can no longer end. */
   private inlineNul = false;
   private inlineLength = 0;
+  // Where the frame in progress began, relative to the chunk being fed (negative when it began
+  // in an earlier one), and the previous chunk's length to move it by.
+  private frameBegan = 0;
+  private chunkLength = 0;
 
   constructor(
     mode: ScannerMode,
@@ -184,6 +194,8 @@ export class RespScanner {
 
   feed(buf: Buffer): void {
     const len = buf.length;
+    this.frameBegan -= this.chunkLength;
+    this.chunkLength = len;
     let i = 0;
     let goodEnd = 0;
     while (i < len) {
@@ -439,6 +451,8 @@ export class RespScanner {
   /** Reports the frame that ended at `end`; false when the sink stopped the scanner. */
   private emitFrame(end: number): boolean {
     this.frameDone = false;
+    this.frameBytes = end - this.frameBegan;
+    this.frameBegan = end;
     this.sink.onFrame(this, end);
     return !this.failed;
   }

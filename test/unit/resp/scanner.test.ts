@@ -790,3 +790,43 @@ describe('RespScanner options', () => {
     expect(scan('request', 'PING 12345678', limits).error?.message).toBe('Protocol error: too big inline request');
   });
 });
+
+describe('RespScanner reply mode: frameBytes', () => {
+  /** Each frame's frameBytes beside its true extent (end - start of the previous frame's end). */
+  const sizes = (chunks: readonly Buffer[]): { bytes: number; extent: number }[] => {
+    const out: { bytes: number; extent: number }[] = [];
+    let base = 0;
+    let last = 0;
+    const s = new RespScanner('reply', {
+      onFrame: (sc, end) => {
+        out.push({ bytes: sc.frameBytes, extent: base + end - last });
+        last = base + end;
+      },
+      onProtocolError: (m) => expect.fail(m),
+    }, { lean: true });
+    for (const c of chunks) {
+      s.feed(c);
+      base += c.length;
+    }
+    return out;
+  };
+  const RESP3_STREAM = Buffer.concat(RESP3.map((c) => Buffer.from(c.bytes, 'latin1')));
+
+  it('is each frame’s size whatever the cut, RESP2 and RESP3 (attributes included)', () => {
+    for (const stream of [CORPUS_STREAM, RESP3_STREAM]) {
+      const whole = sizes([stream]);
+      expect(whole.length).toBeGreaterThan(10);
+      for (const f of whole) expect(f.bytes).toBe(f.extent);
+      expect(whole.reduce((n, f) => n + f.bytes, 0)).toBe(stream.length);
+      for (let k = 0; k <= stream.length; k += 7) expect(sizes(cutAt(stream, [k]))).toEqual(whole);
+      expect(sizes(oneByteChunks(stream))).toEqual(whole);
+    }
+  });
+
+  it('counts a 64 MB bulk fed in 1 MB chunks without looking at its bytes', () => {
+    const head = Buffer.from(`$${64 * 1024 * 1024}\r\n`);
+    const body = Buffer.alloc(1024 * 1024);
+    const chunks = [Buffer.from('+OK\r\n'), head, ...Array.from({ length: 64 }, () => body), Buffer.from('\r\n:1\r\n')];
+    expect(sizes(chunks).map((f) => f.bytes)).toEqual([5, head.length + 64 * 1024 * 1024 + 2, 4]);
+  });
+});

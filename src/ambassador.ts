@@ -8,6 +8,9 @@ import type { AmbassadorConfig } from './config/settings.js';
 import type { Logger } from './log/logger.js';
 import { AdminServer } from './admin/adminServer.js';
 import { MetricsRegistry } from './metrics/metricsRegistry.js';
+import { HotKeys } from './observe/hotKeys.js';
+import { SlowLog } from './observe/slowLog.js';
+import { answerPrimary, ObserveViews } from './admin/observeViews.js';
 import { reportToPrimary } from './metrics/workerMetrics.js';
 import { CommandPolicy } from './proxy/commandPolicy.js';
 import { Listener } from './proxy/listener.js';
@@ -28,6 +31,8 @@ export class Ambassador implements Runtime {
   /** AMBASSADOR_UPSTREAM_MODE=shared: each listener's shared connections. */
   private readonly pools: SharedPool[] = [];
   private admin: AdminServer | null = null;
+  /** /slowlog and /hotkeys: this process's slow log and each listener's hot keys. */
+  readonly views: ObserveViews;
 
   constructor(
     private readonly config: AmbassadorConfig,
@@ -43,9 +48,14 @@ export class Ambassador implements Runtime {
       entry?.listener.upstreamChanged(reason);
       entry?.pool?.retarget(reason);
     });
+    this.metrics.watchMasters(this.probes);
     const policy = config.policy ? new CommandPolicy(config.policy) : null;
     const gated = policy !== null || config.requirepass !== null;
     const newGate = (): RequestGate | null => (gated ? new RequestGate(policy, config.requirepass) : null);
+    const slowLog = config.slowLog.thresholdMs !== null ? new SlowLog(config.slowLog, log) : null;
+    const hotKeys = new Map<string, HotKeys>();
+    this.views = new ObserveViews(slowLog, config.hotKeys ? hotKeys : null);
+    if (worker) answerPrimary(this.views);
     for (const spec of config.listeners) {
       const stats = this.metrics.forListener(spec.name);
       const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: config.tls, preamble: auth };
@@ -62,6 +72,8 @@ export class Ambassador implements Runtime {
         perCommand: config.metrics,
         upstreamAuth: auth,
         sharedPool: pool,
+        slowLog,
+        hotKeys: config.hotKeys ? new HotKeys() : null,
         settings: {
           limits: config.limits,
           maxPendingCommands: config.maxPendingCommands,
@@ -74,6 +86,7 @@ export class Ambassador implements Runtime {
           clientOutputLimitBytes: config.shared.clientOutputLimitBytes,
         },
       };
+      if (runtime.hotKeys !== null) hotKeys.set(spec.name, runtime.hotKeys);
       const listener = new Listener(runtime, spec.port, dialer, newGate, config.maxClients);
       byName.set(spec.name, { listener, pool });
       this.listeners.push(listener);
@@ -98,7 +111,7 @@ export class Ambassador implements Runtime {
     this.probes.start();
     for (const p of this.pools) p.start();
     if (this.config.admin) {
-      this.admin = new AdminServer(this.metrics, this.probes, this.log);
+      this.admin = new AdminServer(this.metrics, this.probes, this.log, this.views);
       try {
         await this.admin.listen(this.config.admin);
       } catch (err) {

@@ -45,6 +45,10 @@ export const VALUE_FLAGS: Readonly<Record<string, string>> = {
   '--tls-key-file': 'AMBASSADOR_TLS_KEY_FILE',
   '--tls-servername': 'AMBASSADOR_TLS_SERVERNAME',
   '--tls-verify': 'AMBASSADOR_TLS_VERIFY',
+  '--slowlog-ms': 'AMBASSADOR_SLOWLOG_MS',
+  '--slowlog-len': 'AMBASSADOR_SLOWLOG_LEN',
+  '--slowlog-args': 'AMBASSADOR_SLOWLOG_ARGS',
+  '--hotkeys': 'AMBASSADOR_HOTKEYS',
 };
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {

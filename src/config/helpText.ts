@@ -34,7 +34,8 @@ const FLAGS = `FLAGS (each overrides the environment variable named beside it)
   --upstream URL              where the preceding --listen forwards: tcp://HOST:PORT, a candidate
                               list tcp://A:P,tcp://B:P, or sentinel://NAME@HOST:PORT[,HOST:PORT];
                               with any --listen the environment's *_PORT_*_TCP variables are not used
-  --admin HOST:PORT|off       admin HTTP (/metrics, /healthz, /readyz)   AMBASSADOR_ADMIN_ADDR  [0.0.0.0:9736]
+  --admin HOST:PORT|off       admin HTTP (/metrics, /healthz, /readyz,  AMBASSADOR_ADMIN_ADDR  [0.0.0.0:9736]
+                              /slowlog, /hotkeys)
   --bind HOST                 address the listeners bind               AMBASSADOR_BIND        [:: and 0.0.0.0]
   --log-level LEVEL           debug | info | warn | error               AMBASSADOR_LOG_LEVEL   [info]
   --no-metrics                do not count commands                     AMBASSADOR_METRICS=off [on]
@@ -79,6 +80,14 @@ const FLAGS = `FLAGS (each overrides the environment variable named beside it)
   --tls-servername NAME       SNI and the name verified                 AMBASSADOR_TLS_SERVERNAME
   --tls-verify on|off         verify the upstream's certificate         AMBASSADOR_TLS_VERIFY          [on]
                               (AMBASSADOR_TLS_MASTERS=on: Sentinel's masters speak TLS)
+  --slowlog-ms MS|off         slow log: replies taking this long or     AMBASSADOR_SLOWLOG_MS          [100]
+                              longer (network and upstream queue
+                              included; 0: every command), on /slowlog
+  --slowlog-len N             slow log entries kept                     AMBASSADOR_SLOWLOG_LEN         [128]
+  --slowlog-args on|off       keep their arguments (cut as SLOWLOG;     AMBASSADOR_SLOWLOG_ARGS        [off]
+                              data: keep the admin address private)
+  --hotkeys on|off            top 100 keys per listener over 60 s on    AMBASSADOR_HOTKEYS             [off]
+                              /hotkeys (key names: keep it private)
   Secrets come from variables or files only, never from flags.
   -h, --help                  this text
   -V, --version               the version

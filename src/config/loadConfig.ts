@@ -30,6 +30,10 @@ export const DEFAULT_ADMIN_ADDR = '0.0.0.0:9736';
 /** Measured in npm run bench (README, Performance): more connections only split the batches. */
 export const DEFAULT_SHARED_CONNECTIONS = 1;
 
+/** AMBASSADOR_SLOWLOG_MS's default: measured in README, Observability (a healthy loopback p99.99 is far below it). */
+export const DEFAULT_SLOWLOG_MS = 100;
+export const DEFAULT_SLOWLOG_LEN = 128;
+
 export type LoadResult =
   | { readonly kind: 'help' }
   | { readonly kind: 'version' }
@@ -96,6 +100,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cont
         verify: s.onOff('AMBASSADOR_TLS_VERIFY', true),
       },
       tlsMasters: s.onOff('AMBASSADOR_TLS_MASTERS', false),
+      slowLog: {
+        thresholdMs: s.millisecondsOrOff('AMBASSADOR_SLOWLOG_MS', DEFAULT_SLOWLOG_MS),
+        length: s.positiveInt('AMBASSADOR_SLOWLOG_LEN', DEFAULT_SLOWLOG_LEN),
+        args: s.onOff('AMBASSADOR_SLOWLOG_ARGS', false),
+      },
+      hotKeys: s.onOff('AMBASSADOR_HOTKEYS', false),
       notes,
     },
   };

@@ -37,6 +37,17 @@ export class SettingReader {
     return Number(text);
   }
 
+  /** Milliseconds, or `off` (null). */
+  millisecondsOrOff(name: string, fallback: number | null): number | null {
+    const text = this.text(name)?.toLowerCase();
+    if (text === undefined) return fallback;
+    if (text === 'off') return null;
+    if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+      throw new ConfigError(`${name}: "${text}" is not a whole number of milliseconds or off (default ${fallback ?? 'off'})`);
+    }
+    return Number(text);
+  }
+
   onOff(name: string, fallback: boolean): boolean {
     const text = this.text(name)?.toLowerCase();
     if (text === undefined) return fallback;

@@ -74,6 +74,16 @@ export interface SharedSettings {
   readonly clientOutputLimitBytes: number;
 }
 
+/** The proxy's slow log (AMBASSADOR_SLOWLOG_*). */
+export interface SlowLogSettings {
+  /** Commands whose reply takes this long or longer are entered; null: off. 0 enters every command. */
+  readonly thresholdMs: number | null;
+  /** Entries kept (the oldest go first). */
+  readonly length: number;
+  /** Keep (truncated, redacted) arguments: they are data, so the admin endpoint must stay private. */
+  readonly args: boolean;
+}
+
 export interface AmbassadorConfig {
   readonly listeners: readonly ListenerSpec[];
   /** Address the listeners bind; null means every interface, IPv6 and IPv4. */
@@ -113,6 +123,9 @@ export interface AmbassadorConfig {
   readonly tls: TlsSettings;
   /** Sentinel-named masters are reached with TLS. */
   readonly tlsMasters: boolean;
+  readonly slowLog: SlowLogSettings;
+  /** AMBASSADOR_HOTKEYS: count commands per key (top keys on /hotkeys). */
+  readonly hotKeys: boolean;
   /** Remarks for the log once it exists (e.g. ignored _ENV_ copies). */
   readonly notes: readonly string[];
 }

@@ -5,28 +5,37 @@
  * metric objects only when /metrics is scraped.
  */
 import { PIN_REASONS, type PinReason } from '../resp/commandTraits.js';
-import { DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS, REJECT_REASONS } from './metricTable.js';
+import { DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS, REJECT_REASONS, REPLY_SIZE_BUCKETS } from './metricTable.js';
 
 /** Bucket bounds in milliseconds, the unit of performance.now(). */
 const BOUNDS_MS = DURATION_BUCKETS.map((s) => s * 1000);
 export const BUCKET_SLOTS = BOUNDS_MS.length + 1; // the last slot is +Inf
 
 export class Histograms {
-  /** Per command, BUCKET_SLOTS non-cumulative counts. */
+  /** Per command, `slots` non-cumulative counts (the last slot is +Inf). */
   readonly buckets: Float64Array;
-  /** Per command, sum of observations in seconds. */
+  /** Per command, sum of observations in the published unit (seconds, bytes). */
   readonly sums: Float64Array;
+  readonly slots: number;
 
-  constructor(commands: number) {
-    this.buckets = new Float64Array(commands * BUCKET_SLOTS);
+  constructor(
+    commands: number,
+    /** Upper bounds in the unit observe() is given. */
+    private readonly bounds: readonly number[] = BOUNDS_MS,
+    /** observe()'s unit → the published unit (ms → s by default). */
+    private readonly scale = 1 / 1000,
+  ) {
+    this.slots = bounds.length + 1;
+    this.buckets = new Float64Array(commands * this.slots);
     this.sums = new Float64Array(commands);
   }
 
-  observe(cmd: number, ms: number): void {
+  observe(cmd: number, value: number): void {
+    const bounds = this.bounds;
     let b = 0;
-    while (b < BOUNDS_MS.length && ms > BOUNDS_MS[b]!) b++;
-    this.buckets[cmd * BUCKET_SLOTS + b]!++;
-    this.sums[cmd]! += ms / 1000;
+    while (b < bounds.length && value > bounds[b]!) b++;
+    this.buckets[cmd * this.slots + b]!++;
+    this.sums[cmd]! += value * this.scale;
   }
 }
 
@@ -35,6 +44,10 @@ export class ListenerStats {
   readonly durations: Histograms;
   readonly blockingDurations: Histograms;
   readonly errors: Float64Array;
+  /** Reply sizes in bytes, per command. */
+  readonly replySizes: Histograms;
+  /** Per command: replies at or over AMBASSADOR_SLOWLOG_MS. */
+  readonly slowCommands: Float64Array;
   /** Per command, one slot per REJECT_REASONS entry. */
   readonly rejected: Float64Array;
   readonly push = new Float64Array(PUSH_KINDS.length);
@@ -42,6 +55,8 @@ export class ListenerStats {
   clientsTotal = 0;
   /** Connections refused at AMBASSADOR_MAX_CLIENTS. */
   clientsRefused = 0;
+  /** AMBASSADOR_MAX_CLIENTS as the listener applies it (0 until a listener is made). */
+  maxClients = 0;
   bytesIn = 0;
   bytesOut = 0;
   clientProtocolErrors = 0;
@@ -69,6 +84,8 @@ export class ListenerStats {
     this.durations = new Histograms(commandCount);
     this.blockingDurations = new Histograms(commandCount);
     this.errors = new Float64Array(commandCount * ERROR_CODES.length);
+    this.replySizes = new Histograms(commandCount, REPLY_SIZE_BUCKETS, 1);
+    this.slowCommands = new Float64Array(commandCount);
     this.rejected = new Float64Array(commandCount * REJECT_REASONS.length);
   }
 

@@ -24,6 +24,11 @@ export const DURATION_BUCKETS: readonly number[] = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
 ];
 
+/** Reply size buckets in bytes: 64 B to 64 MB by factors of 4 ("who fetches 50 MB values" is one query). */
+export const REPLY_SIZE_BUCKETS: readonly number[] = [
+  64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+];
+
 export const METRICS = {
   commands: {
     name: 'redis_ambassador_commands_total',
@@ -41,6 +46,18 @@ export const METRICS = {
     name: 'redis_ambassador_blocking_command_duration_seconds',
     type: 'histogram',
     help: 'Same as command_duration_seconds for blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD/XREADGROUP with BLOCK, WAIT, ...), whose time is mostly waiting.',
+    labels: ['listener', 'cmd'],
+  },
+  replySize: {
+    name: 'redis_ambassador_reply_size_bytes',
+    type: 'histogram',
+    help: "Size of each command's reply as it left the upstream, RESP framing included (a SUBSCRIBE a b c: its last confirmation's).",
+    labels: ['listener', 'cmd'],
+  },
+  slowCommands: {
+    name: 'redis_ambassador_slow_commands_total',
+    type: 'counter',
+    help: 'Commands whose reply took AMBASSADOR_SLOWLOG_MS or longer (command written to the upstream to reply read, blocking commands excepted); each is an entry of /slowlog.',
     labels: ['listener', 'cmd'],
   },
   commandErrors: {
@@ -65,6 +82,12 @@ export const METRICS = {
     name: 'redis_ambassador_client_connections',
     type: 'gauge',
     help: 'Client connections open now.',
+    labels: ['listener'],
+  },
+  clientConnectionsMax: {
+    name: 'redis_ambassador_client_connections_max',
+    type: 'gauge',
+    help: 'AMBASSADOR_MAX_CLIENTS: client connections the listener accepts before refusing new ones (with AMBASSADOR_WORKERS, each worker has this many: the sum is the capacity).',
     labels: ['listener'],
   },
   clientConnectionsTotal: {
@@ -96,6 +119,13 @@ export const METRICS = {
     type: 'gauge',
     help: '1 when the upstream answers the health check PING, else 0.',
     labels: ['listener', 'upstream'],
+    aggregator: 'min',
+  },
+  masterKnown: {
+    name: 'redis_ambassador_master_known',
+    type: 'gauge',
+    help: '1 while the listener has a master that answers its health check (a candidate list: one that says ROLE master; Sentinel: the master named, answering PING), else 0: what /readyz says per listener. kind = static, candidates or sentinel.',
+    labels: ['listener', 'kind'],
     aggregator: 'min',
   },
   upstreamConnectFailures: {

@@ -5,8 +5,13 @@
  */
 import client from 'prom-client';
 import { PIN_REASONS } from '../resp/commandTraits.js';
-import { DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, METRIC_PREFIX, METRICS, PUSH_KINDS, REJECT_REASONS, type MetricDef } from './metricTable.js';
-import { BUCKET_SLOTS, ListenerStats, type Histograms } from './listenerStats.js';
+import { DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, METRIC_PREFIX, METRICS, PUSH_KINDS, REJECT_REASONS, REPLY_SIZE_BUCKETS, type MetricDef } from './metricTable.js';
+import { ListenerStats, type Histograms } from './listenerStats.js';
+
+/** Whether each listener has a usable master now (the upstream probes know; read at scrape time). */
+export interface MasterSource {
+  masters(): readonly { readonly listener: string; readonly kind: string; readonly known: boolean }[];
+}
 
 type Labels = Record<string, string | number>;
 interface Value {
@@ -18,13 +23,16 @@ interface Value {
 export class MetricsRegistry {
   readonly registry = new client.Registry();
   private readonly stats: ListenerStats[] = [];
+  private masterSource: MasterSource | null = null;
 
   constructor(private readonly commandNames: readonly string[]) {
     client.collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
     const read: Record<keyof typeof METRICS, () => Value[]> = {
       commands: () => this.perCommand((s) => s.commands),
-      commandDuration: () => this.histogram(METRICS.commandDuration, (s) => s.durations),
-      blockingDuration: () => this.histogram(METRICS.blockingDuration, (s) => s.blockingDurations),
+      commandDuration: () => this.histogram(METRICS.commandDuration, DURATION_BUCKETS, (s) => s.durations),
+      blockingDuration: () => this.histogram(METRICS.blockingDuration, DURATION_BUCKETS, (s) => s.blockingDurations),
+      replySize: () => this.histogram(METRICS.replySize, REPLY_SIZE_BUCKETS, (s) => s.replySizes),
+      slowCommands: () => this.perCommand((s) => s.slowCommands),
       commandErrors: () => this.perCommandAnd(ERROR_CODES, 'error', (s) => s.errors),
       commandsRejected: () => this.perCommandAnd(REJECT_REASONS, 'reason', (s) => s.rejected),
       pushMessages: () =>
@@ -32,6 +40,7 @@ export class MetricsRegistry {
           PUSH_KINDS.map((kind, k) => ({ labels: { listener: s.listener, kind }, value: s.push[k]! })).filter((v) => v.value > 0),
         ),
       clientConnections: () => this.perListener((s) => s.clients),
+      clientConnectionsMax: () => this.perListener((s) => s.maxClients),
       clientConnectionsTotal: () => this.perListener((s) => s.clientsTotal),
       clientConnectionsRefused: () => this.perListener((s) => s.clientsRefused),
       bytes: () =>
@@ -45,6 +54,7 @@ export class MetricsRegistry {
           { labels: { listener: s.listener, side: 'upstream' }, value: s.upstreamProtocolErrors },
         ]),
       upstreamUp: () => this.perUpstream((s) => s.upstreamUp),
+      masterKnown: () => (this.masterSource?.masters() ?? []).map((m) => ({ labels: { listener: m.listener, kind: m.kind }, value: m.known ? 1 : 0 })),
       upstreamConnectFailures: () => this.perUpstream((s) => s.connectFailures),
       upstreamReconnects: () => this.perListener((s) => s.reconnects),
       upstreamDisconnects: () =>
@@ -75,6 +85,11 @@ export class MetricsRegistry {
       this.stats.push(s);
     }
     return s;
+  }
+
+  /** Where master_known is read from at each scrape. */
+  watchMasters(source: MasterSource): void {
+    this.masterSource = source;
   }
 
   get contentType(): string {
@@ -122,19 +137,21 @@ export class MetricsRegistry {
     return out;
   }
 
-  private histogram(def: MetricDef, pick: (s: ListenerStats) => Histograms): Value[] {
+  /** `les`: the bucket bounds as published (the histogram's own are in its observe() unit). */
+  private histogram(def: MetricDef, les: readonly number[], pick: (s: ListenerStats) => Histograms): Value[] {
     const out: Value[] = [];
     for (const s of this.stats) {
       const h = pick(s);
+      const slots = h.slots;
       for (let c = 0; c < s.commandCount; c++) {
         let count = 0;
-        for (let b = 0; b < BUCKET_SLOTS; b++) count += h.buckets[c * BUCKET_SLOTS + b]!;
+        for (let b = 0; b < slots; b++) count += h.buckets[c * slots + b]!;
         if (count === 0) continue;
         const labels = { listener: s.listener, cmd: this.commandNames[c]! };
         let cumulative = 0;
-        for (let b = 0; b < BUCKET_SLOTS; b++) {
-          cumulative += h.buckets[c * BUCKET_SLOTS + b]!;
-          const le = b < DURATION_BUCKETS.length ? DURATION_BUCKETS[b]! : '+Inf';
+        for (let b = 0; b < slots; b++) {
+          cumulative += h.buckets[c * slots + b]!;
+          const le = b < les.length ? les[b]! : '+Inf';
           out.push({ metricName: `${def.name}_bucket`, labels: { ...labels, le }, value: cumulative });
         }
         out.push({ metricName: `${def.name}_sum`, labels, value: h.sums[c]! });

@@ -206,6 +206,15 @@ export class ConnectionState {
     return out;
   }
 
+  /** The name CLIENT SETNAME (or else HELLO … SETNAME) gave the connection, or null; for the slow log. */
+  get clientName(): Buffer | null {
+    const r = this.restorable;
+    if (r.name !== null) return r.name;
+    const hello = r.hello ?? [];
+    for (let i = 1; i + 1 < hello.length; i++) if (hello[i]!.toString('latin1').toLowerCase() === 'setname') return hello[i + 1]!;
+    return null;
+  }
+
   /** The protocol a replayed HELLO brings back (0: none replayed). */
   get replayedProtocol(): number {
     const v = this.restorable.hello?.[0]?.toString('latin1');

@@ -22,6 +22,7 @@ export class Listener {
     private readonly maxClients: number,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    runtime.stats.maxClients = maxClients;
   }
 
   get name(): string {

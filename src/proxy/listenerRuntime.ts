@@ -2,6 +2,8 @@
 import type { Limits, UpstreamLoss } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
+import type { HotKeys } from '../observe/hotKeys.js';
+import type { SlowLog } from '../observe/slowLog.js';
 import type { SharedPool } from '../upstream/sharedPool.js';
 
 export interface SessionSettings {
@@ -35,4 +37,8 @@ export interface ListenerRuntime {
   readonly upstreamAuth: Buffer | null;
   /** AMBASSADOR_UPSTREAM_MODE=shared: the listener's shared connections; null in dedicated mode. */
   readonly sharedPool: SharedPool | null;
+  /** The process's slow log (AMBASSADOR_SLOWLOG_MS), or null when it is off. */
+  readonly slowLog: SlowLog | null;
+  /** The listener's hot keys (AMBASSADOR_HOTKEYS=on), or null. */
+  readonly hotKeys: HotKeys | null;
 }

@@ -24,8 +24,11 @@ export class PendingQueue {
   private arg: Int32Array;
   /** Who answers, and for whom: one of the OWNER_* values. */
   private internal: Uint8Array;
-  /** Decoded arguments of state-changing commands, applied when the reply succeeds. */
-  private extra: (Buffer[] | null)[];
+  /**
+   * Decoded arguments of state-changing commands, applied when the reply succeeds; or, for other
+   * commands with AMBASSADOR_SLOWLOG_ARGS=on, what the slow log keeps of the frame (a Buffer).
+   */
+  private extra: (Buffer[] | Buffer | null)[];
   /** How many internal entries (OWNER_INTERNAL and OWNER_REPLAY) are queued. */
   internalCount = 0;
   /** How many OWNER_REPLAY entries are queued: the connection is not restored until none is. */
@@ -41,7 +44,7 @@ export class PendingQueue {
     this.kind = new Uint8Array(initial);
     this.arg = new Int32Array(initial);
     this.internal = new Uint8Array(initial);
-    this.extra = new Array<Buffer[] | null>(initial).fill(null);
+    this.extra = new Array<Buffer[] | Buffer | null>(initial).fill(null);
   }
 
   get length(): number {
@@ -53,7 +56,7 @@ export class PendingQueue {
     return this.cmd.length;
   }
 
-  push(cmd: number, start: number, replies: number, kind: number, arg: number, extra: Buffer[] | null = null): void {
+  push(cmd: number, start: number, replies: number, kind: number, arg: number, extra: Buffer[] | Buffer | null = null): void {
     if (this.count === this.cap) this.grow();
     this.set((this.head + this.count) % this.cap, cmd, start, replies, kind, arg, extra, 0);
     this.count++;
@@ -97,7 +100,7 @@ export class PendingQueue {
     for (let k = 0; k < this.count; k++) {
       const i = (this.head + k) % this.cap;
       const owner = this.internal[i]!;
-      visit(owner, owner === OWNER_LOCAL ? this.extra[i]![0]! : null);
+      visit(owner, owner === OWNER_LOCAL ? (this.extra[i] as Buffer[])[0]! : null);
     }
   }
 
@@ -121,6 +124,11 @@ export class PendingQueue {
     return this.count > 0 && this.internal[this.head] === OWNER_REPLAY;
   }
   get headExtra(): Buffer[] | null {
+    const e = this.extra[this.head]!;
+    return e === null || Array.isArray(e) ? e : null;
+  }
+  /** The head's decoded arguments or the frame kept for the slow log, whichever it has. */
+  get headCapture(): Buffer[] | Buffer | null {
     return this.extra[this.head]!;
   }
 
@@ -162,7 +170,7 @@ export class PendingQueue {
     this.localCount = 0;
   }
 
-  private set(i: number, cmd: number, start: number, replies: number, kind: number, arg: number, extra: Buffer[] | null, internal: number): void {
+  private set(i: number, cmd: number, start: number, replies: number, kind: number, arg: number, extra: Buffer[] | Buffer | null, internal: number): void {
     this.cmd[i] = cmd;
     this.start[i] = start;
     this.replies[i] = replies;
@@ -183,7 +191,7 @@ export class PendingQueue {
     const kind = new Uint8Array(cap);
     const arg = new Int32Array(cap);
     const internal = new Uint8Array(cap);
-    const extra = new Array<Buffer[] | null>(cap).fill(null);
+    const extra = new Array<Buffer[] | Buffer | null>(cap).fill(null);
     for (let k = 0; k < this.count; k++) extra[k] = this.extra[(this.head + k) % this.cap]!;
     order(this.internal, internal);
     order(this.cmd, cmd);

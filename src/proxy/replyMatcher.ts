@@ -22,6 +22,7 @@ import { errorWord, readBlocks, tokenInteger, tokenIs } from '../resp/frameView.
 import { RESP_TYPE, type ArrayCapture, type RespScanner } from '../resp/scanner.js';
 import { ERROR_CODES, PUSH_KINDS } from '../metrics/metricTable.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
+import type { SlowCommandSink } from '../observe/slowLog.js';
 import type { ConnectionState } from './connectionState.js';
 import { OWNER_CLIENT, OWNER_INTERNAL, OWNER_LOCAL, OWNER_REPLAY, PendingQueue } from './pendingQueue.js';
 import type { ReplayCommand } from '../upstream/replayCommand.js';
@@ -58,6 +59,8 @@ function isUnsubscribe(role: number): boolean {
 
 export class ReplyMatcher implements ArrayCapture {
   private readonly queue = new PendingQueue();
+  /** Replies this late or later go to the slow log (Infinity: off). */
+  private readonly slowMs: number;
 
   constructor(
     /** Null when metrics are off: matching still runs (it keeps the modes right), nothing is counted. */
@@ -70,7 +73,11 @@ export class ReplyMatcher implements ArrayCapture {
      * is null when it succeeded, else the error's first word.
      */
     private readonly onReplayAnswered: (refusal: string | null) => void,
-  ) {}
+    /** The slow log (AMBASSADOR_SLOWLOG_MS), or null when it is off. */
+    private readonly slow: SlowCommandSink | null = null,
+  ) {
+    this.slowMs = slow?.thresholdMs ?? Infinity;
+  }
 
   /** Commands sent and not yet answered, the ambassador's own replayed commands included. */
   get pending(): number {
@@ -111,9 +118,10 @@ export class ReplyMatcher implements ArrayCapture {
 
   /**
    * A complete request frame for command `id` was scanned; it is about to be sent upstream at
-   * `now`. `args` are its decoded arguments where the command table wants them.
+   * `now`. `args` are its decoded arguments where the command table wants them; `capture` what
+   * the slow log keeps of the frame otherwise (AMBASSADOR_SLOWLOG_ARGS=on), until its reply.
    */
-  onRequest(s: RespScanner, id: number, now: number, args: Buffer[] | null): void {
+  onRequest(s: RespScanner, id: number, now: number, args: Buffer[] | null, capture: Buffer | null = null): void {
     const argc = s.frameCount;
     const st = this.state;
     if (argc <= 0) {
@@ -153,7 +161,7 @@ export class ReplyMatcher implements ArrayCapture {
         arg = tokenIs(s, 2, 'on') ? 1 : 0;
       }
     }
-    this.queue.push(id, now, replies, kind, arg, args);
+    this.queue.push(id, now, replies, kind, arg, args ?? capture);
   }
 
   /**
@@ -252,21 +260,31 @@ export class ReplyMatcher implements ArrayCapture {
     const code = isError ? errorCode(s) : -1;
     if (q.headReplay) this.onReplayAnswered(isError ? errorWord(s) || 'ERR' : null);
     if (internal) q.shift();
-    else this.complete(now, code);
+    else this.complete(now, code, s.frameBytes);
     if (code >= 0 && TROUBLE.has(code)) this.onTrouble(ERROR_CODES[code]!);
     return internal;
   }
 
-  private complete(now: number, error: number): void {
+  /** The head command's reply (of `replyBytes`) ended at `now`. */
+  private complete(now: number, error: number, replyBytes: number): void {
     const q = this.queue;
+    const ms = now - q.headStart;
+    const blocking = q.headKind === ROLE.BLOCKING;
     if (this.stats !== null) {
       const cmd = q.headCmd;
-      const ms = now - q.headStart;
-      if (q.headKind === ROLE.BLOCKING) this.stats.blockingDurations.observe(cmd, ms);
+      if (blocking) this.stats.blockingDurations.observe(cmd, ms);
       else this.stats.durations.observe(cmd, ms);
+      this.stats.replySizes.observe(cmd, replyBytes);
       if (error >= 0) this.stats.error(cmd, error);
     }
+    if (ms >= this.slowMs && !blocking) this.slowCommand(ms, replyBytes);
     q.shift();
+  }
+
+  private slowCommand(ms: number, replyBytes: number): void {
+    const q = this.queue;
+    if (this.stats !== null) this.stats.slowCommands[q.headCmd]!++;
+    this.slow!.record(q.headCmd, ms, replyBytes, this.slow!.captureArgs ? q.headCapture : null);
   }
 
   /**
@@ -307,7 +325,7 @@ export class ReplyMatcher implements ArrayCapture {
     if (q.headReplies <= 0) {
       if (q.headReplay) this.onReplayAnswered(null);
       if (internal) q.shift();
-      else this.complete(now, -1);
+      else this.complete(now, -1, s.frameBytes);
     }
     return internal ? 1 : 0;
   }

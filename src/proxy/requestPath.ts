@@ -5,6 +5,7 @@
  * gate (AMBASSADOR_REQUIREPASS or a command policy) a frame may be held back until its fate is
  * known, answered by the ambassador itself, or rewritten.
  */
+import { digestFrame } from '../observe/slowArgs.js';
 import { decodeCommand } from '../resp/commandCodec.js';
 import { COMMAND_INDEX } from '../resp/commandIndex.js';
 import { ROLE, TRAITS } from '../resp/commandTraits.js';
@@ -57,6 +58,8 @@ export class RequestPath {
   private holding = false;
   /** A frame in progress is kept up to this size; in shared mode at least up to the pin bound. */
   private readonly partialLimit: number;
+  /** AMBASSADOR_SLOWLOG_ARGS=on: each command's frame is kept (a view, not a copy) until its reply. */
+  private readonly captureArgs: boolean;
 
   constructor(
     private readonly runtime: ListenerRuntime,
@@ -68,6 +71,7 @@ export class RequestPath {
     private readonly events: RequestEvents,
   ) {
     this.partialLimit = runtime.sharedPool === null ? PARTIAL_FRAME_LIMIT : Math.max(PARTIAL_FRAME_LIMIT, runtime.settings.sharedMaxFrameBytes);
+    this.captureArgs = runtime.slowLog !== null && runtime.slowLog.settings.args;
     this.scanner = new RespScanner(
       'request',
       {
@@ -225,7 +229,8 @@ export class RequestPath {
   private forward(s: RespScanner, id: number, end: number, args: Buffer[] | null): void {
     if (this.links.link.wholeFrames && s.frameCount > 0 && !this.shareable(s, id, args)) return;
     this.releaseHeld();
-    this.matcher.onRequest(s, id, this.now, args);
+    this.matcher.onRequest(s, id, this.now, args, args === null && this.captureArgs ? this.slowCapture(end) : null);
+    if (this.runtime.hotKeys !== null && s.frameCount > 0) this.countKeys(id, end);
     if (this.links.link.wholeFrames) {
       if (s.frameCount > 0) this.sendFrame(end); // Redis ignores an empty command: so can a shared connection
       return;
@@ -329,6 +334,24 @@ export class RequestPath {
     if (this.partial === null) return null;
     if (this.partial.length === 0) return Buffer.from(this.chunk!.subarray(this.frameStart, end));
     return Buffer.concat([...this.partial, this.chunk!.subarray(0, end)]);
+  }
+
+  /**
+   * What the slow log keeps of the frame that just ended at `end`: a view of it in this chunk, or
+   * for a frame that spanned chunks a digest of its (truncated) arguments, made now; null for
+   * one too large to have been kept.
+   */
+  private slowCapture(end: number): Buffer | null {
+    if (this.partial === null) return null;
+    if (this.partial.length === 0) return this.chunk!.subarray(this.frameStart, end);
+    return digestFrame(Buffer.concat([...this.partial, this.chunk!.subarray(0, end)]));
+  }
+
+  /** AMBASSADOR_HOTKEYS: the keys of the frame that just ended at `end`, read from its bytes. */
+  private countKeys(id: number, end: number): void {
+    if (this.partial === null) return; // too large to have been kept: not counted
+    if (this.partial.length === 0) this.runtime.hotKeys!.countFrame(id, this.chunk!, this.frameStart, this.now);
+    else this.runtime.hotKeys!.countFrame(id, Buffer.concat([...this.partial, this.chunk!.subarray(0, end)]), 0, this.now);
   }
 
   private keepPartial(bytes: Buffer): void {

@@ -95,6 +95,7 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHold
       this.state,
       (code) => dialer.suspect(`a client got -${code}`),
       (refusal) => this.onRestoreAnswered(refusal),
+      runtime.slowLog?.forSession(runtime.name, () => this.peer(), () => this.state.clientName) ?? null,
     );
     this.current = runtime.sharedPool !== null ? new SharedLink(runtime.sharedPool, this) : this.dedicatedLink();
     this.replies = new ReplyPath(client, runtime, this.matcher, this.state, this, this);

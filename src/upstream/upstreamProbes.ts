@@ -27,6 +27,8 @@ export interface Readiness {
 
 export class UpstreamProbes implements Readiness {
   private readonly selectors = new Map<string, UpstreamSelector>();
+  /** How each listener finds its master (the master_known gauge's kind). */
+  private readonly kinds = new Map<string, string>();
 
   constructor(
     config: AmbassadorConfig,
@@ -48,6 +50,7 @@ export class UpstreamProbes implements Readiness {
       const stats = statsOf(spec.name);
       const changed = (_prev: unknown, _next: unknown, reason: string): void => onChange(spec.name, reason);
       this.selectors.set(spec.name, selectorFor(spec, health, config, stats, log, changed));
+      this.kinds.set(spec.name, spec.target.kind);
     }
   }
 
@@ -64,6 +67,11 @@ export class UpstreamProbes implements Readiness {
 
   stop(): void {
     for (const s of this.selectors.values()) s.stop();
+  }
+
+  /** Per listener: whether it has a master that answers now (the master_known gauge). */
+  masters(): { listener: string; kind: string; known: boolean }[] {
+    return [...this.selectors].map(([listener, s]) => ({ listener, kind: this.kinds.get(listener)!, known: s.ready() }));
   }
 
   status(): ReturnType<Readiness['status']> {

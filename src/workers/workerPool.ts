@@ -10,6 +10,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { AmbassadorConfig } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { AdminServer } from '../admin/adminServer.js';
+import { WorkerViews } from '../admin/observeViews.js';
 import { ListenerStats } from '../metrics/listenerStats.js';
 import { aggregatedMetrics } from '../metrics/workerMetrics.js';
 import { TRAITS } from '../resp/commandTraits.js';
@@ -41,7 +42,7 @@ export class WorkerPool implements Runtime {
     });
     this.probes.start();
     if (this.config.admin) {
-      this.admin = new AdminServer(aggregatedMetrics(), this.probes, this.log);
+      this.admin = new AdminServer(aggregatedMetrics(), this.probes, this.log, new WorkerViews());
       await this.admin.listen(this.config.admin);
       this.log.info('admin listening', { address: `${this.config.admin.host}:${this.admin.port}`, workers: this.config.workers });
     }

@@ -44,3 +44,24 @@ export function pseudoRandomBytes(n: number, seed: number): Buffer {
   for (let i = 0; i < n; i++) b[i] = r.nextUint32() & 0xff;
   return b;
 }
+
+/**
+ * Ranks 0..n-1 drawn with Zipf's law (rank r with weight 1/(r+1)^s), the skew of real key
+ * popularity: a draw is a binary search in the cumulative weights.
+ */
+export function zipf(random: SeededRandom, n: number, s: number): () => number {
+  const cumulative = new Float64Array(n);
+  let total = 0;
+  for (let r = 0; r < n; r++) cumulative[r] = total += 1 / (r + 1) ** s;
+  return () => {
+    const x = random.next() * total;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cumulative[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}

@@ -18,7 +18,7 @@ const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sr
 const LAYERS: readonly (readonly string[])[] = [
   ['config'],
   ['log'],
-  ['resp', 'metrics'],
+  ['resp', 'metrics', 'observe'],
   ['upstream'],
   ['proxy', 'admin'],
   ['ambassador.ts', 'runtime.ts', 'workers'],

@@ -39,6 +39,18 @@ describe('loadConfig', () => {
     expect(c.limits.maxBulkLength).toBe(512 * 1024 * 1024);
   });
 
+  it('slow log on at 100 ms by default without arguments, hot keys off; flags, off and bad values', () => {
+    expect(run([], LINK)).toMatchObject({ slowLog: { thresholdMs: 100, length: 128, args: false }, hotKeys: false });
+    expect(run(['--slowlog-ms', '0', '--slowlog-len', '5', '--slowlog-args', 'on', '--hotkeys', 'on'], LINK)).toMatchObject({
+      slowLog: { thresholdMs: 0, length: 5, args: true },
+      hotKeys: true,
+    });
+    expect(run([], { ...LINK, AMBASSADOR_SLOWLOG_MS: 'OFF' }).slowLog.thresholdMs).toBeNull();
+    expect(failure([], { ...LINK, AMBASSADOR_SLOWLOG_MS: '1.5' })).toBe('AMBASSADOR_SLOWLOG_MS: "1.5" is not a whole number of milliseconds or off (default 100)');
+    expect(failure([], { ...LINK, AMBASSADOR_SLOWLOG_LEN: '0' })).toContain('AMBASSADOR_SLOWLOG_LEN');
+    expect(failure([], { ...LINK, AMBASSADOR_HOTKEYS: 'maybe' })).toContain('AMBASSADOR_HOTKEYS: "maybe" is not on or off');
+  });
+
   it('refuses to start with nothing to listen on, and says how to fix it', () => {
     const msg = failure([], { HOME: '/' });
     expect(msg).toContain('nothing to listen on');

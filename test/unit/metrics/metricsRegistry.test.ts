@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { MetricsRegistry } from '../../../src/metrics/metricsRegistry.js';
 import { ListenerStats } from '../../../src/metrics/listenerStats.js';
-import { DURATION_BUCKETS, ERROR_CODES, METRICS, METRIC_PREFIX, PUSH_KINDS } from '../../../src/metrics/metricTable.js';
+import { DURATION_BUCKETS, ERROR_CODES, METRICS, METRIC_PREFIX, PUSH_KINDS, REPLY_SIZE_BUCKETS } from '../../../src/metrics/metricTable.js';
 import { TRAITS } from '../../../src/resp/commandTraits.js';
 
 const id = (label: string): number => TRAITS.idOf(label);
@@ -85,7 +85,14 @@ function fill(s: ListenerStats): void {
   s.disconnected('closed_by_server');
   s.disconnected('lost');
   s.replayFailed();
+  s.replySizes.observe(id('get'), 5);
+  s.replySizes.observe(id('get'), 50 * 1024 * 1024);
+  s.slowCommands[id('get')] = 1;
+  s.maxClients = 10_000;
 }
+
+/** What the upstream probes would say of each listener's master. */
+const MASTERS = { masters: () => [{ listener: 'redis', kind: 'static', known: true }, { listener: 'cache', kind: 'sentinel', known: false }] };
 
 describe('MetricsRegistry', () => {
   it('declares every metric of the table with its HELP and TYPE, once', async () => {
@@ -102,6 +109,7 @@ describe('MetricsRegistry', () => {
 
   it('every sample of a declared metric carries exactly the declared labels', async () => {
     const reg = new MetricsRegistry(TRAITS.names);
+    reg.watchMasters(MASTERS);
     fill(reg.forListener('redis'));
     fill(reg.forListener('cache'));
     const { samples } = parse(await reg.metrics());
@@ -182,6 +190,23 @@ describe('MetricsRegistry', () => {
     expect(value(samples, `${bname}_sum`, B)).toBeCloseTo(1.5, 9);
     expect(find(samples, `${name}_count`, B)).toEqual([]);
     expect(find(samples, `${bname}_count`, L)).toEqual([]);
+  });
+
+  it('reply sizes: byte buckets 64 B … 64 MB, _sum in bytes; max clients and master_known per listener', async () => {
+    const reg = new MetricsRegistry(TRAITS.names);
+    reg.watchMasters(MASTERS);
+    fill(reg.forListener('redis'));
+    const { samples } = parse(await reg.metrics());
+    const name = METRICS.replySize.name;
+    const L = { listener: 'redis', cmd: 'get' };
+    const buckets = find(samples, `${name}_bucket`, L);
+    expect(buckets.map((b) => b.labels.le)).toEqual([...REPLY_SIZE_BUCKETS.map(String), '+Inf']);
+    expect(buckets.map((b) => b.value)).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2]);
+    expect(value(samples, `${name}_sum`, L)).toBe(5 + 50 * 1024 * 1024);
+    expect(value(samples, METRICS.slowCommands.name, L)).toBe(1);
+    expect(value(samples, METRICS.clientConnectionsMax.name, { listener: 'redis' })).toBe(10_000);
+    expect(value(samples, METRICS.masterKnown.name, { listener: 'redis', kind: 'static' })).toBe(1);
+    expect(value(samples, METRICS.masterKnown.name, { listener: 'cache', kind: 'sentinel' })).toBe(0);
   });
 
   it('histograms agree with the observations for random latencies (bounds included)', async () => {

@@ -5,6 +5,8 @@
  * The harness plays no part of the session beyond recording; a test that needs the session's
  * reaction to an event (say, replicating after onReplicationStarted) supplies it.
  */
+import type { HotKeys } from '../../../src/observe/hotKeys.js';
+import type { SlowLog } from '../../../src/observe/slowLog.js';
 import net from 'node:net';
 import type { Limits } from '../../../src/config/settings.js';
 import { REDIS_DEFAULT_LIMITS } from '../../../src/config/settings.js';
@@ -150,6 +152,9 @@ export interface HarnessOptions {
   maxPendingCommands?: number;
   limits?: Limits;
   perCommand?: boolean;
+  /** The slow log and hot keys the runtime carries (off unless given). */
+  slowLog?: SlowLog;
+  hotKeys?: HotKeys;
   /** Reactions to events beyond recording them (the session's part, where a test needs it). */
   onReplicationStarted?: (h: Harness) => void;
   onClientProtocolError?: (h: Harness, message: string) => void;
@@ -199,12 +204,15 @@ export class Harness {
       },
       upstreamAuth: null,
       sharedPool: null,
+      slowLog: opts.slowLog ?? null,
+      hotKeys: opts.hotKeys ?? null,
     };
     this.matcher = new ReplyMatcher(
       this.runtime.perCommand ? this.stats : null,
       this.state,
       (code) => this.trouble.push(code),
       (refusal) => this.replayAnswers.push(refusal),
+      opts.slowLog?.forSession('test:1', () => '127.0.0.1:5000', () => this.state.clientName) ?? null,
     );
     const replyEvents: ReplyEvents = {
       onUpstreamProtocolError: (message) => {

@@ -1,0 +1,163 @@
+/**
+ * Where a command's keys are, from the command table's Redis 7 key specs, as redis-server's own
+ * getKeysUsingKeySpecs (db.c) finds them: each spec begins at an index, or just after a keyword
+ * searched from `startFrom` (forward when positive, backward from the end when negative), then
+ * takes a range (`lastKey`, `keyStep`, `limit`) or a count read from an argument (`keyNumIndex`,
+ * `firstKey`, `keyStep`). Specs of an unknown kind (SORT's STORE) are skipped, as are commands
+ * flagged pubsub (SPUBLISH, SSUBSCRIBE, SUNSUBSCRIBE: their specs name shard channels,
+ * CMD_KEY_NOT_KEY). A command whose arguments do not fit its specs has no keys here, where Redis
+ * answers it with an error.
+ *
+ * Used for hot keys (AMBASSADOR_HOTKEYS): the arguments are read from the frame's bytes, never
+ * decoded into Buffers (FrameArgs).
+ */
+import { TRAITS } from './commandTraits.js';
+import type { KeySpec } from './commandTable.js';
+
+/** Reading a request's arguments, by position (0 is the command's name). */
+export interface ArgReader {
+  readonly argc: number;
+  /** Whether argument `i` equals `word` (lower-case ASCII), ignoring case. */
+  isWord(i: number, word: string): boolean;
+  /** The integer argument `i` spells (string2ll: optional '-', no leading zeros), or null. */
+  integer(i: number): number | null;
+}
+
+/** Key specs per command id; null where the command has no keys. */
+const SPECS: (readonly KeySpec[] | null)[] = TRAITS.facts.map((f) => {
+  if (f === null || f.flags.includes('pubsub')) return null;
+  const known = f.keys.filter((k) => k.index !== undefined || k.keyword !== undefined);
+  return known.length === 0 ? null : known;
+});
+
+/** Whether command `id` has any keys to look for. */
+export function hasKeys(id: number): boolean {
+  return SPECS[id] !== null && SPECS[id] !== undefined;
+}
+
+/**
+ * Positions of the keys of command `id` in `args`, written to `out` (grown as needed) in spec
+ * order; returns how many (0 where the arguments do not fit the specs).
+ */
+export function keyPositions(id: number, args: ArgReader, out: { positions: Int32Array }): number {
+  const specs = SPECS[id];
+  if (specs === null || specs === undefined) return 0;
+  let n = 0;
+  for (const spec of specs) {
+    const first0 = beginOf(spec, args);
+    if (first0 === 0) continue;
+    const range = rangeOf(spec, args, first0);
+    if (range === null) return 0;
+    const [first, last, step] = range;
+    if (last >= args.argc || last < first || first >= args.argc) return 0;
+    for (let i = first; i <= last; i += step) {
+      if (n === out.positions.length) {
+        const grown = new Int32Array(n * 2);
+        grown.set(out.positions);
+        out.positions = grown;
+      }
+      out.positions[n++] = i;
+    }
+  }
+  return n;
+}
+
+/** Where the spec's keys begin: its index, or just after its keyword; 0 when the keyword is absent. */
+function beginOf(spec: KeySpec, args: ArgReader): number {
+  if (spec.index !== undefined) return spec.index;
+  const from = spec.startFrom!;
+  const argc = args.argc;
+  const start = from > 0 ? from : argc + from;
+  const end = from > 0 ? argc - 1 : 1;
+  for (let i = start; i !== end; i = start <= end ? i + 1 : i - 1) {
+    if (i >= argc || i < 1) break;
+    if (args.isWord(i, spec.keyword!)) return i + 1;
+  }
+  return 0;
+}
+
+/** [first, last, step] of the keys from `first`, or null where the count cannot be read. */
+function rangeOf(spec: KeySpec, args: ArgReader, first: number): [number, number, number] | null {
+  const step = spec.keyStep ?? 1;
+  if (spec.lastKey !== undefined) {
+    const lastKey = spec.lastKey;
+    const limit = spec.limit ?? 0;
+    if (lastKey >= 0) return [first, first + lastKey, step];
+    if (limit === 0) return [first, args.argc + lastKey, step];
+    return [first, first + (Math.trunc((args.argc - first) / limit) + lastKey), step];
+  }
+  const at = first + spec.keyNumIndex!;
+  if (at >= args.argc) return null;
+  const numkeys = args.integer(at);
+  if (numkeys === null || numkeys < 0) return null;
+  const start = first + spec.firstKey!;
+  return [start, start + numkeys - 1, step];
+}
+
+/**
+ * The arguments of one multibulk request frame, as offsets into the buffer it lies in: headers
+ * are read, payloads are skipped by their length. One instance is reused frame after frame.
+ */
+export class FrameArgs implements ArgReader {
+  argc = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  private starts = new Int32Array(16);
+  private lengths = new Int32Array(16);
+
+  /**
+   * Reads the multibulk frame that lies whole in `buf` from `at` (as the request scanner
+   * accepted it); false for anything else (an inline command).
+   */
+  read(buf: Buffer, at: number): boolean {
+    if (buf[at] !== 0x2a /* * */) return false;
+    let pos = at + 1;
+    let argc = 0;
+    while (buf[pos] !== 0x0d) argc = argc * 10 + buf[pos++]! - 48;
+    pos += 2;
+    if (argc > this.starts.length) {
+      this.starts = new Int32Array(argc);
+      this.lengths = new Int32Array(argc);
+    }
+    for (let k = 0; k < argc; k++) {
+      pos++; // '$'
+      let len = 0;
+      while (buf[pos] !== 0x0d) len = len * 10 + buf[pos++]! - 48;
+      pos += 2;
+      this.starts[k] = pos;
+      this.lengths[k] = len;
+      pos += len + 2;
+    }
+    this.buf = buf;
+    this.argc = argc;
+    return true;
+  }
+
+  /** The buffer the arguments are in, and argument `i`'s offset and length there. */
+  get buffer(): Buffer {
+    return this.buf;
+  }
+  start(i: number): number {
+    return this.starts[i]!;
+  }
+  length(i: number): number {
+    return this.lengths[i]!;
+  }
+
+  isWord(i: number, word: string): boolean {
+    if (this.lengths[i] !== word.length) return false;
+    const at = this.starts[i]!;
+    for (let j = 0; j < word.length; j++) {
+      const b = this.buf[at + j]!;
+      if ((b >= 65 && b <= 90 ? b | 0x20 : b) !== word.charCodeAt(j)) return false;
+    }
+    return true;
+  }
+
+  integer(i: number): number | null {
+    const len = this.lengths[i]!;
+    const at = this.starts[i]!;
+    if (len === 0 || len > 20) return null;
+    const text = this.buf.toString('latin1', at, at + len);
+    return /^(0|-?[1-9][0-9]*)$/.test(text) ? Number(text) : null;
+  }
+}

@@ -140,7 +140,7 @@ async function main() {
     targetIds = targetIds.filter((t) => !t.startsWith('amb'));
   }
   const conds = CONDS.filter((c) => !opts.conds || opts.conds.includes(c.id));
-  const tests = TESTS.filter((t) => !opts.tests || opts.tests.includes(t.id));
+  const tests = TESTS.filter((t) => (opts.tests ? opts.tests.includes(t.id) : !t.optional));
 
   const machine = await machineInfo();
   const raw = {

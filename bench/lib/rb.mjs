@@ -16,6 +16,10 @@ export const TESTS = [
   { id: 'MSET', args: ['-t', 'mset'], cmd: 'mset', weight: 0.8, weightP: 0.3 },
   { id: 'SET_16K', args: ['-t', 'set', '-d', '16384'], cmd: 'set', weight: 0.6, weightP: 0.1 },
   { id: 'GET_16K', args: ['-t', 'get', '-d', '16384'], cmd: 'get', weight: 0.6, weightP: 0.1 },
+  // Opt-in (--tests …,SET_R): a million random keys, so hot keys (amb-hotkeys) meet a new key at
+  // almost every command and evict a counter each time: their worst case.
+  { id: 'SET_R', args: ['-t', 'set', '-r', '1000000'], cmd: 'set', weight: 1, optional: true },
+  { id: 'GET_R', args: ['-t', 'get', '-r', '1000000'], cmd: 'get', weight: 1, optional: true },
 ];
 
 const HAVE_TIME = fs.existsSync('/usr/bin/time');

@@ -25,6 +25,8 @@ export const TARGETS = [
   { id: 'amb-off', label: 'ambassador, metrics off' },
   // Opt-in (--targets …,amb-w2): AMBASSADOR_WORKERS=2, the multi-process mode of issue #7.
   { id: 'amb-w2', label: 'ambassador, 2 workers', optional: true },
+  // Opt-in (--targets …,amb-hotkeys): AMBASSADOR_HOTKEYS=on, the cost of counting every key.
+  { id: 'amb-hotkeys', label: 'ambassador, hot keys on', optional: true },
   // Opt-in with --base-cli: the other build, metrics on, for before/after comparisons.
   { id: 'amb-base', label: 'ambassador (base build), metrics on', optional: true },
 ];
@@ -72,7 +74,7 @@ export async function startTarget(id, redis, logDir, { nodeArgs = [], envExtra =
     const args = [...nodeArgs, relayPath, String(port), String(redis.port)];
     proc = start(`relay-${port}`, process.execPath, args, { logDir });
     cmdline = `node ${path.relative(repoRoot, relayPath)} ${port} ${redis.port}`;
-  } else if (id === 'amb-on' || id === 'amb-off' || id === 'amb-w2' || id === 'amb-base') {
+  } else if (id === 'amb-on' || id === 'amb-off' || id === 'amb-w2' || id === 'amb-base' || id === 'amb-hotkeys') {
     const metrics = id !== 'amb-off';
     const entry = id === 'amb-base' ? baseCliPath : cliPath;
     if (entry === null) throw new Error('target amb-base needs --base-cli PATH (or BENCH_BASE_CLI)');
@@ -80,10 +82,11 @@ export async function startTarget(id, redis, logDir, { nodeArgs = [], envExtra =
       envExtra = { ...envExtra, AMBASSADOR_WORKERS: '2' };
       withChildren = true; // the workers carry the traffic: count their CPU and memory too
     }
+    if (id === 'amb-hotkeys') envExtra = { ...envExtra, AMBASSADOR_HOTKEYS: 'on' };
     if (metrics) adminPort = await freePort();
     const env = { ...ambassadorEnv(port, redis.port, { metrics, adminPort }), ...envExtra };
     proc = start(`${id}-${port}`, process.execPath, [...nodeArgs, entry], { env, logDir });
-    cmdline = `${id === 'amb-w2' ? 'AMBASSADOR_WORKERS=2 ' : ''}REDIS_PORT_${port}_TCP=tcp://127.0.0.1:${redis.port} AMBASSADOR_BIND=127.0.0.1 ` +
+    cmdline = `${id === 'amb-w2' ? 'AMBASSADOR_WORKERS=2 ' : ''}${id === 'amb-hotkeys' ? 'AMBASSADOR_HOTKEYS=on ' : ''}REDIS_PORT_${port}_TCP=tcp://127.0.0.1:${redis.port} AMBASSADOR_BIND=127.0.0.1 ` +
       `AMBASSADOR_METRICS=${metrics ? 'on' : 'off'} AMBASSADOR_ADMIN_ADDR=${adminPort ? `127.0.0.1:${adminPort}` : 'off'} node ${nodeArgs.join(' ')}${nodeArgs.length ? ' ' : ''}${path.relative(repoRoot, entry)}`;
   } else {
     throw new Error(`unknown target ${id}`);

@@ -285,7 +285,8 @@ describe('Grafana dashboard', () => {
         '--listen', `redis:${port}`, '--upstream', redis.url,
         '--listen', `dead:${deadListenerPort}`, '--upstream', `tcp://127.0.0.1:${deadUpstreamPort}`,
       ],
-      env: { AMBASSADOR_CONNECT_WINDOW_MS: '300', AMBASSADOR_CONNECT_TIMEOUT_MS: '200', AMBASSADOR_DENY_COMMANDS: 'FLUSHALL' },
+      // AMBASSADOR_SLOWLOG_MS=0: every reply enters the slow log, so slow_commands_total is served.
+      env: { AMBASSADOR_CONNECT_WINDOW_MS: '300', AMBASSADOR_CONNECT_TIMEOUT_MS: '200', AMBASSADOR_DENY_COMMANDS: 'FLUSHALL', AMBASSADOR_SLOWLOG_MS: '0' },
       waitPorts: [port, deadListenerPort],
     }));
 
@@ -310,6 +311,8 @@ describe('Grafana dashboard', () => {
       'redis_ambassador_upstream_connect_failures_total',
       'redis_ambassador_command_errors_total',
       'redis_ambassador_commands_rejected_total',
+      'redis_ambassador_slow_commands_total',
+      'redis_ambassador_reply_size_bytes_bucket',
     ];
     await waitUntil(
       async () => {

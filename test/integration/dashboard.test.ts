@@ -5,14 +5,12 @@
  * carry, uses the datasource variable everywhere, and together the panels cover every metric in
  * src/metrics/metricTable.ts.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parser } from '@prometheus-io/lezer-promql';
 import type { SyntaxNode } from '@lezer/common';
 import { Redis } from 'ioredis';
 import { METRICS } from '../../src/metrics/metricTable.js';
+import { allPanels, expressions, loadDashboard, substitute, type Dashboard, type Panel } from '../support/dashboard.js';
 import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
 import { samples } from '../support/metricsText.js';
 import { freePort } from '../support/freePort.js';
@@ -21,89 +19,7 @@ import { exchangeUntilClose } from '../support/rawClient.js';
 import { startRedis } from '../support/redisServer.js';
 import { waitUntil } from '../support/wait.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DASHBOARD_FILE = path.join(ROOT, 'grafana/dashboards/redis-ambassador.json');
 const DS_VARIABLE = '${datasource}';
-
-/* ------------------------------------------------------------------ dashboard model */
-
-interface Target {
-  expr?: string;
-  datasource?: { type?: string; uid?: string };
-  refId?: string;
-}
-interface Panel {
-  id?: number;
-  type: string;
-  title?: string;
-  datasource?: { type?: string; uid?: string } | null;
-  targets?: Target[];
-  panels?: Panel[];
-  gridPos?: { x: number; y: number; w: number; h: number };
-}
-interface Variable {
-  name: string;
-  type: string;
-  query?: string | { query?: string };
-  definition?: string;
-  datasource?: { type?: string; uid?: string };
-}
-interface Dashboard {
-  uid: string;
-  title: string;
-  schemaVersion: number;
-  panels: Panel[];
-  templating: { list: Variable[] };
-}
-
-/** Every panel, rows' nested (collapsed) panels included. */
-function allPanels(d: Dashboard): Panel[] {
-  const out: Panel[] = [];
-  const walk = (ps: Panel[]): void => {
-    for (const p of ps) {
-      out.push(p);
-      if (p.panels) walk(p.panels);
-    }
-  };
-  walk(d.panels);
-  return out;
-}
-
-interface Expression {
-  where: string;
-  expr: string;
-  /** Panel expressions count toward coverage of the metric table; variable queries do not. */
-  fromPanel: boolean;
-}
-
-/** Panel target expressions and the PromQL inside templating queries. */
-function expressions(d: Dashboard): Expression[] {
-  const out: Expression[] = [];
-  for (const p of allPanels(d)) {
-    for (const t of p.targets ?? []) {
-      out.push({ where: `panel "${p.title}" target ${t.refId}`, expr: t.expr ?? '', fromPanel: true });
-    }
-  }
-  for (const v of d.templating.list) {
-    if (v.type !== 'query') continue;
-    const q = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
-    const where = `variable "${v.name}"`;
-    const lv = /^\s*label_values\((.*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*$/s.exec(q);
-    const qr = /^\s*query_result\((.*)\)\s*$/s.exec(q);
-    if (lv) out.push({ where, expr: lv[1]!, fromPanel: false });
-    else if (qr) out.push({ where, expr: qr[1]!, fromPanel: false });
-    else out.push({ where, expr: `<unsupported variable query: ${q}>`, fromPanel: false });
-  }
-  return out;
-}
-
-/** Grafana's variables replaced by what they expand to with "All" selected. */
-function substitute(expr: string): string {
-  return expr
-    .replace(/\$\{?__rate_interval\}?|\$\{?__interval\}?/g, '1m')
-    .replace(/\$\{?__range\}?/g, '1h')
-    .replace(/\$\{?(listener|cmd)(:[a-z]+)?\}?/g, '.*');
-}
 
 /* ------------------------------------------------------------------ PromQL analysis */
 
@@ -267,7 +183,7 @@ function layoutProblems(d: Dashboard): string[] {
 
 /* ------------------------------------------------------------------ live ambassador */
 
-const dashboard = JSON.parse(fs.readFileSync(DASHBOARD_FILE, 'utf8')) as Dashboard;
+const dashboard = loadDashboard();
 
 describe('Grafana dashboard', () => {
   const cleanup = new Cleanup();

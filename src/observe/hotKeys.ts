@@ -13,7 +13,7 @@
  * which is why the admin endpoint must stay on a private address when this is on.
  */
 import { TRAITS } from '../resp/commandTraits.js';
-import { FrameArgs, hasKeys, keyPositions } from '../resp/commandKeys.js';
+import { argsNeeded, FrameArgs, hasKeys, keyPositions } from '../resp/commandKeys.js';
 import { decodeCommand, encodeCommand } from '../resp/commandCodec.js';
 import { displayBytes } from './displayBytes.js';
 import { COMMANDS_PER_KEY, KEY_BYTES, SpaceSaving } from './spaceSaving.js';
@@ -67,7 +67,7 @@ export class HotKeys {
   /** The request frame that lies whole in `buf` from `at` was sent at `now`: count its keys. */
   countFrame(id: number, buf: Buffer, at: number, now: number): void {
     if (!hasKeys(id)) return;
-    if (!this.args.read(buf, at)) {
+    if (!this.args.read(buf, at, argsNeeded(id))) {
       // An inline command (rare: redis-cli piped input, telnet): decoded, then read like the others.
       const decoded = decodeCommand(buf.subarray(at));
       if (decoded === null || !this.args.read(encodeCommand(decoded), 0)) return;

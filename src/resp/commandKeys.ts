@@ -30,6 +30,19 @@ const SPECS: (readonly KeySpec[] | null)[] = TRAITS.facts.map((f) => {
   return known.length === 0 ? null : known;
 });
 
+/**
+ * Per command: how many leading arguments hold all its keys where that is fixed by its specs
+ * (every spec an index with a non-negative lastKey: GET, SET, RENAME…), else 0 (read them all).
+ */
+const FIXED_ARGS: Int32Array = Int32Array.from(SPECS, (specs) =>
+  specs !== null && specs.every((k) => k.index !== undefined && (k.lastKey ?? -1) >= 0) ? Math.max(...specs.map((k) => k.index! + k.lastKey! + 1)) : 0,
+);
+
+/** How many leading arguments FrameArgs must read for command `id`'s keys (Infinity: all). */
+export function argsNeeded(id: number): number {
+  return FIXED_ARGS[id]! > 0 ? FIXED_ARGS[id]! : Infinity;
+}
+
 /** Whether command `id` has any keys to look for. */
 export function hasKeys(id: number): boolean {
   return SPECS[id] !== null && SPECS[id] !== undefined;
@@ -43,12 +56,14 @@ export function keyPositions(id: number, args: ArgReader, out: { positions: Int3
   const specs = SPECS[id];
   if (specs === null || specs === undefined) return 0;
   let n = 0;
-  for (const spec of specs) {
+  for (let s = 0; s < specs.length; s++) {
+    const spec = specs[s]!;
     const first0 = beginOf(spec, args);
     if (first0 === 0) continue;
-    const range = rangeOf(spec, args, first0);
-    if (range === null) return 0;
-    const [first, last, step] = range;
+    if (!rangeOf(spec, args, first0)) return 0;
+    const first = range.first;
+    const last = range.last;
+    const step = range.step;
     if (last >= args.argc || last < first || first >= args.argc) return 0;
     for (let i = first; i <= last; i += step) {
       if (n === out.positions.length) {
@@ -76,22 +91,28 @@ function beginOf(spec: KeySpec, args: ArgReader): number {
   return 0;
 }
 
-/** [first, last, step] of the keys from `first`, or null where the count cannot be read. */
-function rangeOf(spec: KeySpec, args: ArgReader, first: number): [number, number, number] | null {
-  const step = spec.keyStep ?? 1;
+/** rangeOf's answer: reused, so that finding keys allocates nothing. */
+const range = { first: 0, last: 0, step: 1 };
+
+/** Sets `range` to the keys from `first`; false where the count cannot be read. */
+function rangeOf(spec: KeySpec, args: ArgReader, first: number): boolean {
+  range.step = spec.keyStep ?? 1;
+  range.first = first;
   if (spec.lastKey !== undefined) {
     const lastKey = spec.lastKey;
     const limit = spec.limit ?? 0;
-    if (lastKey >= 0) return [first, first + lastKey, step];
-    if (limit === 0) return [first, args.argc + lastKey, step];
-    return [first, first + (Math.trunc((args.argc - first) / limit) + lastKey), step];
+    if (lastKey >= 0) range.last = first + lastKey;
+    else if (limit === 0) range.last = args.argc + lastKey;
+    else range.last = first + (Math.trunc((args.argc - first) / limit) + lastKey);
+    return true;
   }
   const at = first + spec.keyNumIndex!;
-  if (at >= args.argc) return null;
+  if (at >= args.argc) return false;
   const numkeys = args.integer(at);
-  if (numkeys === null || numkeys < 0) return null;
-  const start = first + spec.firstKey!;
-  return [start, start + numkeys - 1, step];
+  if (numkeys === null || numkeys < 0) return false;
+  range.first = first + spec.firstKey!;
+  range.last = range.first + numkeys - 1;
+  return true;
 }
 
 /**
@@ -106,19 +127,21 @@ export class FrameArgs implements ArgReader {
 
   /**
    * Reads the multibulk frame that lies whole in `buf` from `at` (as the request scanner
-   * accepted it); false for anything else (an inline command).
+   * accepted it), its first `needed` arguments at most (argc is the frame's whole count); false
+   * for anything else (an inline command).
    */
-  read(buf: Buffer, at: number): boolean {
+  read(buf: Buffer, at: number, needed = Infinity): boolean {
     if (buf[at] !== 0x2a /* * */) return false;
     let pos = at + 1;
     let argc = 0;
     while (buf[pos] !== 0x0d) argc = argc * 10 + buf[pos++]! - 48;
     pos += 2;
-    if (argc > this.starts.length) {
-      this.starts = new Int32Array(argc);
-      this.lengths = new Int32Array(argc);
+    const read = argc < needed ? argc : needed;
+    if (read > this.starts.length) {
+      this.starts = new Int32Array(read);
+      this.lengths = new Int32Array(read);
     }
-    for (let k = 0; k < argc; k++) {
+    for (let k = 0; k < read; k++) {
       pos++; // '$'
       let len = 0;
       while (buf[pos] !== 0x0d) len = len * 10 + buf[pos++]! - 48;

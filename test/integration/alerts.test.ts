@@ -81,6 +81,19 @@ describe('alert rules', () => {
     expect(survivors).toEqual([]);
   });
 
+  it("are loaded by docker/compose.yaml's Prometheus (promtool check config, the rules mounted where prometheus.yml names them)", async () => {
+    const config = fs.readFileSync(path.join(ROOT, 'docker/prometheus.yml'), 'utf8');
+    const compose = fs.readFileSync(path.join(ROOT, 'docker/compose.yaml'), 'utf8');
+    const mounted = /- \.\.\/grafana\/alerts\/redis-ambassador\.rules\.yaml:(\S+):ro/.exec(compose)?.[1];
+    expect(mounted).toBeDefined();
+    expect(config).toContain(`  - ${mounted}`);
+    const dir = cleanup.tempDir('prometheus-config-');
+    fs.writeFileSync(path.join(dir, 'prometheus.yml'), config.replace(mounted!, path.join(ALERTS, 'redis-ambassador.rules.yaml')));
+    const r = await promtool(['check', 'config', 'prometheus.yml'], dir);
+    expect(r.stdout + r.stderr).toContain(`SUCCESS: ${ALERT_NAMES.length} rules found`);
+    expect(r.code).toBe(0);
+  });
+
   it('each has a runbook in the README, where its annotation points', () => {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     for (const m of RULES.matchAll(/runbook: 'README\.md#([a-z-]+)'/g)) expect(readme, m[1]).toContain(`<a id="${m[1]}"></a>`);

@@ -210,8 +210,14 @@ export class ConnectionState {
   get clientName(): Buffer | null {
     const r = this.restorable;
     if (r.name !== null) return r.name;
+    // HELLO's options after the protocol: AUTH user password, SETNAME name. AUTH's two are
+    // skipped whole, so a user or password spelled "setname" is never taken for the name.
     const hello = r.hello ?? [];
-    for (let i = 1; i + 1 < hello.length; i++) if (hello[i]!.toString('latin1').toLowerCase() === 'setname') return hello[i + 1]!;
+    for (let i = 1; i + 1 < hello.length; ) {
+      const option = hello[i]!.toString('latin1').toLowerCase();
+      if (option === 'setname') return hello[i + 1]!;
+      i += option === 'auth' ? 3 : 1;
+    }
     return null;
   }
 

@@ -311,3 +311,21 @@ describe('ConnectionState.replay', () => {
     expect(st.replay().map(show)).toEqual(st.replay().map(show));
   });
 });
+
+describe('ConnectionState.clientName (for the slow log)', () => {
+  it('is CLIENT SETNAME’s name, else HELLO … SETNAME’s, else null; RESET forgets it', () => {
+    const st = new ConnectionState();
+    expect(st.clientName).toBeNull();
+    st.onAccepted(ROLE.HELLO, args('HELLO', '3', 'AUTH', 'u', 'pw', 'SETNAME', 'app'), 3);
+    expect(st.clientName?.toString()).toBe('app');
+    // A user and a password spelled "setname" are AUTH's, never the name.
+    st.onAccepted(ROLE.HELLO, args('HELLO', '3', 'AUTH', 'setname', 'setname', 'SETNAME', 'app2'), 3);
+    expect(st.clientName?.toString()).toBe('app2');
+    st.onAccepted(ROLE.HELLO, args('HELLO', '3', 'AUTH', 'setname', 'secret'), 3);
+    expect(st.clientName).toBeNull();
+    st.onAccepted(ROLE.CLIENT_SETNAME, args('CLIENT', 'SETNAME', 'worker'), 0);
+    expect(st.clientName?.toString()).toBe('worker');
+    st.reset();
+    expect(st.clientName).toBeNull();
+  });
+});

@@ -8,7 +8,14 @@
  * had there) is added to both its count and its error. So a key's true count lies in
  * [count − error, count], and any key used more than the sum of the buckets' floors is listed.
  *
- * Memory is fixed at start: BUCKETS × CAPACITY counters of ~220 bytes, about 1.3 MB per listener.
+ * A doorkeeper (as in TinyLFU) keeps a key's first occurrence in a bucket out of the counters: a
+ * bit per hash, set on first sight; only a key seen again is offered. Most keys of a large key
+ * space are used once in ten seconds, and each would otherwise evict a counter. The bounds stay
+ * exact: a key's occurrences in a bucket are those offered plus at most one turned away, so each
+ * bucket adds 1 to a key's count and to its error (present or not), and to the unlisted bound.
+ *
+ * Memory is fixed at start: BUCKETS × CAPACITY counters of ~240 bytes and a 128 KB doorkeeper,
+ * about 1.6 MB per listener.
  * Key names are never metric labels (unbounded, and sensitive): they are shown on /hotkeys only,
  * which is why the admin endpoint must stay on a private address when this is on.
  */
@@ -16,7 +23,7 @@ import { TRAITS } from '../resp/commandTraits.js';
 import { argsNeeded, FrameArgs, hasKeys, keyPositions } from '../resp/commandKeys.js';
 import { decodeCommand, encodeCommand } from '../resp/commandCodec.js';
 import { displayBytes } from './displayBytes.js';
-import { COMMANDS_PER_KEY, KEY_BYTES, SpaceSaving } from './spaceSaving.js';
+import { COMMANDS_PER_KEY, KEY_BYTES, keyHash, SpaceSaving } from './spaceSaving.js';
 
 /** Keys reported. */
 export const TOP_KEYS = 100;
@@ -24,6 +31,8 @@ export const TOP_KEYS = 100;
 export const CAPACITY = 1000;
 export const WINDOW_MS = 60_000;
 export const BUCKETS = 6;
+/** Doorkeeper bits (a power of two): enough that ten seconds of a million-key load leave most unset. */
+const DOORKEEPER_BITS = 1 << 20;
 
 export interface HotKey {
   readonly key: string;
@@ -54,6 +63,8 @@ export class HotKeys {
   private current = 0;
   private readonly args = new FrameArgs();
   private readonly at = { positions: new Int32Array(16) };
+  /** The current bucket's doorkeeper: one bit per key hash seen in it. */
+  private readonly seen = new Uint32Array(DOORKEEPER_BITS / 32);
 
   constructor(
     private readonly windowMs = WINDOW_MS,
@@ -77,7 +88,21 @@ export class HotKeys {
     const bucket = this.bucketAt(now);
     const a = this.args;
     const positions = this.at.positions;
-    for (let k = 0; k < n; k++) bucket.offer(a.buffer, a.start(positions[k]!), a.length(positions[k]!), id);
+    const bytes = a.buffer;
+    for (let k = 0; k < n; k++) {
+      const start = a.start(positions[k]!);
+      const len = a.length(positions[k]!);
+      const hash = keyHash(bytes, start, len);
+      const bit = hash & (DOORKEEPER_BITS - 1);
+      const word = this.seen[bit >>> 5]!;
+      const mask = 1 << (bit & 31);
+      if ((word & mask) === 0) {
+        this.seen[bit >>> 5] = word | mask;
+        bucket.skip();
+      } else {
+        bucket.offer(bytes, start, len, id, hash);
+      }
+    }
   }
 
   /** The top keys of the window ending at `now`. */
@@ -98,9 +123,10 @@ export class HotKeys {
         }
       }
     }
-    const floors = live.reduce((n, x) => n + x.b.floor, 0);
+    // Each bucket may have turned one occurrence of any key away (the doorkeeper): +1 each.
+    const floors = live.reduce((n, x) => n + x.b.floor + 1, 0);
     const keys = [...merged.values()].map((m) => {
-      const absent = live.reduce((n, x) => n + (m.present.has(x.b) ? 0 : x.b.floor), 0);
+      const absent = live.reduce((n, x) => n + (m.present.has(x.b) ? 1 : x.b.floor + 1), 0);
       return { ...m, count: m.count + absent, error: m.error + absent };
     });
     keys.sort((x, y) => y.count - x.count);
@@ -121,6 +147,7 @@ export class HotKeys {
     if (began >= 0 && now < began + span) return this.buckets[this.current]!;
     this.current = (this.current + 1) % this.buckets.length;
     this.buckets[this.current]!.clear();
+    this.seen.fill(0);
     this.began[this.current] = now;
     return this.buckets[this.current]!;
   }

@@ -88,9 +88,8 @@ export class SpaceSaving {
     return this.size < this.capacity ? 0 : this.groupCount[this.lowest]!;
   }
 
-  /** One occurrence of the key at `buf[start, start + len)` by command `cmd`. */
-  offer(buf: Buffer, start: number, len: number, cmd: number): void {
-    const hash = keyHash(buf, start, len);
+  /** One occurrence of the key at `buf[start, start + len)` by command `cmd` (`hash`: its keyHash). */
+  offer(buf: Buffer, start: number, len: number, cmd: number, hash = keyHash(buf, start, len)): void {
     this.total++;
     let c = this.find(buf, start, len, hash);
     if (c < 0) {
@@ -116,6 +115,11 @@ export class SpaceSaving {
     }
     this.increment(c);
     this.countCommand(c, cmd);
+  }
+
+  /** An occurrence counted in `total` but kept out of the counters (a doorkeeper turned it away). */
+  skip(): void {
+    this.total++;
   }
 
   clear(): void {

@@ -23,19 +23,57 @@ export interface ArgReader {
   integer(i: number): number | null;
 }
 
+/**
+ * A key spec with every field present, so that all specs share one object shape: the table's
+ * specs each carry only their own fields, and reading them per command through differently shaped
+ * objects showed in the profile.
+ */
+interface Spec {
+  /** Begin at this index, or (0) search for `keyword` from `startFrom`. */
+  readonly index: number;
+  readonly keyword: string;
+  readonly startFrom: number;
+  /** Range (true: lastKey, limit) or a count read from keyNumIndex (false: firstKey). */
+  readonly range: boolean;
+  readonly lastKey: number;
+  readonly limit: number;
+  readonly keyNumIndex: number;
+  readonly firstKey: number;
+  readonly keyStep: number;
+}
+
+function normalized(k: KeySpec): Spec {
+  return {
+    index: k.index ?? 0,
+    keyword: k.keyword ?? '',
+    startFrom: k.startFrom ?? 0,
+    range: k.lastKey !== undefined,
+    lastKey: k.lastKey ?? 0,
+    limit: k.limit ?? 0,
+    keyNumIndex: k.keyNumIndex ?? 0,
+    firstKey: k.firstKey ?? 0,
+    keyStep: k.keyStep ?? 1,
+  };
+}
+
 /** Key specs per command id; null where the command has no keys. */
-const SPECS: (readonly KeySpec[] | null)[] = TRAITS.facts.map((f) => {
+const SPECS: (readonly Spec[] | null)[] = TRAITS.facts.map((f) => {
   if (f === null || f.flags.includes('pubsub')) return null;
   const known = f.keys.filter((k) => k.index !== undefined || k.keyword !== undefined);
-  return known.length === 0 ? null : known;
+  return known.length === 0 ? null : known.map(normalized);
 });
+
+/** Per command: the one key's index where that is all its specs say (GET, SET, INCR…), else 0. */
+const SINGLE_KEY: Int32Array = Int32Array.from(SPECS, (specs) =>
+  specs !== null && specs.length === 1 && specs[0]!.index > 0 && specs[0]!.range && specs[0]!.lastKey === 0 ? specs[0]!.index : 0,
+);
 
 /**
  * Per command: how many leading arguments hold all its keys where that is fixed by its specs
  * (every spec an index with a non-negative lastKey: GET, SET, RENAME…), else 0 (read them all).
  */
 const FIXED_ARGS: Int32Array = Int32Array.from(SPECS, (specs) =>
-  specs !== null && specs.every((k) => k.index !== undefined && (k.lastKey ?? -1) >= 0) ? Math.max(...specs.map((k) => k.index! + k.lastKey! + 1)) : 0,
+  specs !== null && specs.every((k) => k.index > 0 && k.range && k.lastKey >= 0) ? Math.max(...specs.map((k) => k.index + k.lastKey + 1)) : 0,
 );
 
 /** How many leading arguments FrameArgs must read for command `id`'s keys (Infinity: all). */
@@ -53,6 +91,12 @@ export function hasKeys(id: number): boolean {
  * order; returns how many (0 where the arguments do not fit the specs).
  */
 export function keyPositions(id: number, args: ArgReader, out: { positions: Int32Array }): number {
+  const single = SINGLE_KEY[id]!;
+  if (single > 0) {
+    if (single >= args.argc) return 0;
+    out.positions[0] = single;
+    return 1;
+  }
   const specs = SPECS[id];
   if (specs === null || specs === undefined) return 0;
   let n = 0;
@@ -78,15 +122,15 @@ export function keyPositions(id: number, args: ArgReader, out: { positions: Int3
 }
 
 /** Where the spec's keys begin: its index, or just after its keyword; 0 when the keyword is absent. */
-function beginOf(spec: KeySpec, args: ArgReader): number {
-  if (spec.index !== undefined) return spec.index;
-  const from = spec.startFrom!;
+function beginOf(spec: Spec, args: ArgReader): number {
+  if (spec.index > 0) return spec.index;
+  const from = spec.startFrom;
   const argc = args.argc;
   const start = from > 0 ? from : argc + from;
   const end = from > 0 ? argc - 1 : 1;
   for (let i = start; i !== end; i = start <= end ? i + 1 : i - 1) {
     if (i >= argc || i < 1) break;
-    if (args.isWord(i, spec.keyword!)) return i + 1;
+    if (args.isWord(i, spec.keyword)) return i + 1;
   }
   return 0;
 }
@@ -95,22 +139,22 @@ function beginOf(spec: KeySpec, args: ArgReader): number {
 const range = { first: 0, last: 0, step: 1 };
 
 /** Sets `range` to the keys from `first`; false where the count cannot be read. */
-function rangeOf(spec: KeySpec, args: ArgReader, first: number): boolean {
-  range.step = spec.keyStep ?? 1;
+function rangeOf(spec: Spec, args: ArgReader, first: number): boolean {
+  range.step = spec.keyStep;
   range.first = first;
-  if (spec.lastKey !== undefined) {
+  if (spec.range) {
     const lastKey = spec.lastKey;
-    const limit = spec.limit ?? 0;
+    const limit = spec.limit;
     if (lastKey >= 0) range.last = first + lastKey;
     else if (limit === 0) range.last = args.argc + lastKey;
     else range.last = first + (Math.trunc((args.argc - first) / limit) + lastKey);
     return true;
   }
-  const at = first + spec.keyNumIndex!;
+  const at = first + spec.keyNumIndex;
   if (at >= args.argc) return false;
   const numkeys = args.integer(at);
   if (numkeys === null || numkeys < 0) return false;
-  range.first = first + spec.firstKey!;
+  range.first = first + spec.firstKey;
   range.last = range.first + numkeys - 1;
   return true;
 }

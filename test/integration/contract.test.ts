@@ -254,6 +254,7 @@ describe.concurrent('--help and --version', () => {
     expect(r.stdout).toMatch(/--listen/);
     expect(r.stdout).toMatch(/--upstream/);
     expect(r.stdout).toMatch(/exit code 2/i);
+    for (const v of ['AMBASSADOR_SLOWLOG_MS', 'AMBASSADOR_SLOWLOG_LEN', 'AMBASSADOR_SLOWLOG_ARGS', 'AMBASSADOR_HOTKEYS', '/slowlog', '/hotkeys']) expect(r.stdout).toContain(v);
   });
 
   it('--version prints the package.json version', async () => {

@@ -5,7 +5,6 @@
  */
 export function displayBytes(b: Buffer): string {
   const text = b.toString('utf8');
-  // eslint-disable-next-line no-control-regex
   if (!/[\u0000-\u001f\u007f\ufffd]/.test(text)) return text;
   let out = '"';
   for (const c of b) {

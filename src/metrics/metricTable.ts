@@ -132,7 +132,7 @@ export const METRICS = {
   pinnedClients: {
     name: 'redis_ambassador_pinned_clients_total',
     type: 'counter',
-    help: 'AMBASSADOR_UPSTREAM_MODE=shared: clients moved to an upstream connection of their own, by what moved them (select, auth, hello, transaction, pubsub, blocking, monitor, replication, client, readonly, reset, asking, large, unknown).',
+    help: 'AMBASSADOR_UPSTREAM_MODE=shared: clients moved to an upstream connection of their own, by what moved them (select, auth, hello, transaction, pubsub, blocking, monitor, replication, client, readonly, reset, asking, script-debug, large, unknown).',
     labels: ['listener', 'reason'],
   },
   failovers: {

@@ -318,8 +318,8 @@ export class ReplyMatcher implements ArrayCapture {
 
   /** The pending kind of a command: its role, except that XREAD and XREADGROUP block only with BLOCK. */
   private kindOf(role: number, s: RespScanner): number {
-    if (role === ROLE.XREAD) return readBlocks(s, 1) ? ROLE.BLOCKING : ROLE.PLAIN;
-    if (role === ROLE.XREADGROUP) return readBlocks(s, 4) ? ROLE.BLOCKING : ROLE.PLAIN;
+    if (role === ROLE.XREAD) return readBlocks(s, 1) === true ? ROLE.BLOCKING : ROLE.PLAIN;
+    if (role === ROLE.XREADGROUP) return readBlocks(s, 4) === true ? ROLE.BLOCKING : ROLE.PLAIN;
     return role;
   }
 }

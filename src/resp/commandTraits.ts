@@ -67,6 +67,7 @@ export const PIN_REASONS = [
   'readonly',
   'reset',
   'asking',
+  'script-debug',
   'large',
   'unknown',
 ] as const;
@@ -121,6 +122,8 @@ const ROLES: Readonly<Record<string, Special>> = {
   'client|tracking': { role: ROLE.CLIENT_TRACKING, category: 'connection', tokens: 3, pin: 'client' },
   // ASKING flags the connection for the next command (a cluster redirect).
   asking: { role: ROLE.PLAIN, category: 'connection', pin: 'asking' },
+  // SCRIPT DEBUG YES|SYNC puts the connection's next EVALs in the Lua debugger.
+  'script|debug': { role: ROLE.PLAIN, category: 'connection', pin: 'script-debug' },
 };
 
 export class CommandTraits {

@@ -169,6 +169,7 @@ function throughputTables(raw, agg) {
     if (has('relay') && has('direct')) ratioCols.push(['relay/direct', 'relay', 'direct']);
     if (has('amb-on') && has('amb-base')) ratioCols.push(['on/base', 'amb-on', 'amb-base']);
     if (has('amb-tls') && has('amb-on')) ratioCols.push(['tls/on', 'amb-tls', 'amb-on']);
+    if (has('direct-tls') && has('direct')) ratioCols.push(['direct tls/plain', 'direct-tls', 'direct']);
     lines.push(`| test | ${targets.map(tLabel).join(' | ')} | ${ratioCols.map((r) => r[0]).join(' | ')} |`);
     lines.push(`|---|${targets.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
     for (const t of raw.options.tests) {
@@ -207,7 +208,7 @@ function latencyTable(raw, agg) {
 }
 
 function resourceTable(raw, agg) {
-  const procTargets = raw.options.targets.filter((t) => t !== 'direct');
+  const procTargets = raw.options.targets.filter((t) => t !== 'direct' && t !== 'direct-tls');
   const lines = [
     '| target | ' + raw.options.conds.map((c) => `${condLabel(c)}: CPU µs/req · peak RSS`).join(' | ') + ' | CPU s total | VmHWM after matrix |',
     `|---|${raw.options.conds.map(() => '---:').join('|')}|---:|---:|`,
@@ -243,12 +244,14 @@ function perTestCpuTable(raw, agg) {
 export function tlsCostLines(raw, agg) {
   const has = (t) => raw.options.targets.includes(t);
   if (!has('amb-tls') || !has('amb-on')) return [];
+  const control = has('direct-tls') && has('direct');
   const lines = [
-    '| condition | test | plain rps | TLS rps | rps TLS/plain | plain CPU µs/req | TLS CPU µs/req | CPU TLS/plain |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    `| condition | test | plain rps | TLS rps | rps TLS/plain | plain CPU µs/req | TLS CPU µs/req | CPU TLS/plain |${control ? ' Redis itself: rps TLS/plain |' : ''}`,
+    `|---|---|---:|---:|---:|---:|---:|---:|${control ? '---:|' : ''}`,
   ];
   const rpsRatios = [];
   const cpuRatios = [];
+  const directRatios = [];
   for (const c of raw.options.conds) {
     for (const t of raw.options.tests) {
       const p = agg.get(`${c}|${t}|amb-on`);
@@ -259,10 +262,14 @@ export function tlsCostLines(raw, agg) {
       if (rr != null) rpsRatios.push(rr);
       if (cr != null && Number.isFinite(cr)) cpuRatios.push(cr);
       const us = (x) => (x == null ? '–' : x.toFixed(1));
-      lines.push(`| ${condLabel(c)} | ${t} | ${fmtRps(p.median)} | ${fmtRps(s.median)} | ${fmtRatio(rr)} | ${us(p.cpuUsPerReq)} | ${us(s.cpuUsPerReq)} | ${fmtRatio(cr)} |`);
+      const d = agg.get(`${c}|${t}|direct`)?.median;
+      const dt = agg.get(`${c}|${t}|direct-tls`)?.median;
+      const dr = control && d && dt != null ? dt / d : null;
+      if (dr != null) directRatios.push(dr);
+      lines.push(`| ${condLabel(c)} | ${t} | ${fmtRps(p.median)} | ${fmtRps(s.median)} | ${fmtRatio(rr)} | ${us(p.cpuUsPerReq)} | ${us(s.cpuUsPerReq)} | ${fmtRatio(cr)} |${control ? ` ${fmtRatio(dr)} |` : ''}`);
     }
   }
-  lines.push('', `Median over the cells: rps TLS/plain ${fmtRatio(median(rpsRatios))} (range ${fmtRatio(min(rpsRatios))}–${fmtRatio(max(rpsRatios))}), CPU per request TLS/plain ${fmtRatio(median(cpuRatios))} (range ${fmtRatio(min(cpuRatios))}–${fmtRatio(max(cpuRatios))}).`);
+  lines.push('', `Median over the cells: rps TLS/plain ${fmtRatio(median(rpsRatios))} (range ${fmtRatio(min(rpsRatios))}–${fmtRatio(max(rpsRatios))}), CPU per request TLS/plain ${fmtRatio(median(cpuRatios))} (range ${fmtRatio(min(cpuRatios))}–${fmtRatio(max(cpuRatios))})${control ? `; Redis's own TLS port against its plain one, same benchmark: rps ${fmtRatio(median(directRatios))} (range ${fmtRatio(min(directRatios))}–${fmtRatio(max(directRatios))})` : ''}.`);
   return lines;
 }
 

@@ -29,6 +29,8 @@ export const TARGETS = [
   { id: 'amb-base', label: 'ambassador (base build), metrics on', optional: true },
   // Opt-in (--targets …,amb-tls): metrics on, the listener speaks TLS; redis-benchmark --tls --cacert.
   { id: 'amb-tls', label: 'ambassador, TLS listener', optional: true },
+  // Opt-in: redis-server's own TLS port, the control for amb-tls (what TLS costs redis-benchmark and Redis).
+  { id: 'direct-tls', label: 'direct Redis, TLS port', optional: true },
 ];
 
 let tlsFiles = null;
@@ -97,6 +99,11 @@ export async function startTarget(id, redis, logDir, { nodeArgs = [], envExtra =
   if (id === 'direct') {
     return { id, label, port: redis.port, proc: null, pid: redis.pid, withChildren: false, cmdline: `redis-server on ${redis.port}` };
   }
+  if (id === 'direct-tls') {
+    if (!redis.tlsPort) throw new Error('target direct-tls needs startRedis(logDir, { tls: true })');
+    const t = await tlsCertificates(logDir);
+    return { id, label, port: redis.tlsPort, proc: null, pid: redis.pid, withChildren: false, rbExtra: ['--tls', '--cacert', t.ca], cmdline: `redis-server --tls-port ${redis.tlsPort}` };
+  }
   const port = await freePort();
   let proc;
   let cmdline;
@@ -151,13 +158,20 @@ export async function stopTarget(t, graceMs = 8000) {
   return stop(t.proc, graceMs);
 }
 
-export async function startRedis(logDir) {
+/** `tls`: also listen on a TLS port (no client certificates), for target direct-tls. */
+export async function startRedis(logDir, { tls = false } = {}) {
   const port = await freePort();
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
     '--protected-mode', 'no', '--daemonize', 'no', '--dir', logDir, '--maxclients', '10000',
   ];
+  let tlsPort = null;
+  if (tls) {
+    const t = await tlsCertificates(logDir);
+    tlsPort = await freePort();
+    args.push('--tls-port', String(tlsPort), '--tls-cert-file', t.cert, '--tls-key-file', t.key, '--tls-ca-cert-file', t.ca, '--tls-auth-clients', 'no');
+  }
   const proc = start(`redis-${port}`, 'redis-server', args, { logDir });
   await waitPong(port, 10000, () => !proc.exited);
-  return { port, proc, pid: proc.pid };
+  return { port, tlsPort, proc, pid: proc.pid };
 }

@@ -119,7 +119,7 @@ export const METRICS = {
   replayFailures: {
     name: 'redis_ambassador_replay_failures_total',
     type: 'counter',
-    help: "Upstream connections on which the upstream refused a command restoring the client's state after a reconnect (AUTH, HELLO, SELECT, CLIENT SETNAME, READONLY, SUBSCRIBE) or the ambassador's own AUTH; the client was closed (the log line names the command).",
+    help: "Upstream connections on which the upstream refused a command restoring the client's state after a reconnect (AUTH, HELLO, SELECT, CLIENT SETNAME, READONLY, SUBSCRIBE) or the ambassador's own AUTH, or where the client's certificate no longer maps to the ACL user it was accepted as (AMBASSADOR_TLS_CLIENT_USERS_FILE changed); the client was closed (the log line names the command or the identity).",
     labels: ['listener'],
   },
   failovers: {

@@ -207,6 +207,22 @@ describe('AMBASSADOR_WORKERS=2', () => {
     expect(v).toBeLessThanOrEqual((notAfter - before) / 1000);
     expect(expiryGauge(text, `redis:${p}`, 'listener')).toBe(Infinity);
   });
+
+  it('SIGHUP to the primary reaches every worker: each re-reads its TLS files (the reload counter is the max over workers)', async () => {
+    const [t] = [await freePort()];
+    const pool = cleanup.add(
+      await startAmbassador({ env: { [`REDIS_PORT_${t}_TCP`]: redis.url, ...tlsEnv(certs), AMBASSADOR_WORKERS: '2', AMBASSADOR_LOG_LEVEL: 'info' }, waitPorts: [t] }),
+      (a) => a.stop('SIGKILL'),
+    );
+    // Both workers must be listening before the signal, or a worker forked late reloads nothing.
+    await waitUntil(() => pool.logs().filter((l) => l.event === 'started' && l.worker !== undefined).length === 2, { what: 'both workers started' });
+    pool.process.kill('SIGHUP');
+    await waitUntil(() => pool.logs().filter((l) => l.event === 'secrets reloaded' && l.worker !== undefined && l.trigger === 'SIGHUP').length === 2, {
+      what: () => `a reload line from each worker; got ${JSON.stringify(pool.logs().filter((l) => l.event === 'secrets reloaded'))}`,
+    });
+    await waitUntil(async () => (await pool.metric('redis_ambassador_reloads_total', { material: 'listener_tls' })) === 1, { what: 'the aggregated reload count' });
+    expect((await tlsCli(t, 'PING')).stdout.trim()).toBe('PONG');
+  });
 });
 
 describe('bad TLS settings: exit code 2, naming the variable', () => {

@@ -19,8 +19,7 @@ const version = (createRequire(import.meta.url)('../package.json') as { version:
 async function main(): Promise<void> {
   let loaded;
   try {
-    const commands = new Set(TRAITS.names.slice(1));
-    loaded = loadConfig(process.argv.slice(2), process.env, { isCommand: (name) => commands.has(name) });
+    loaded = loadConfig(process.argv.slice(2), process.env, { isCommand: (name) => TRAITS.isLabel(name) });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`redis-ambassador: ${err.message}\n`);

@@ -26,8 +26,13 @@ export function unbracket(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
+/** `host:port`, with an IPv6 host in brackets: `[::1]:6379`. */
+export function formatHostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 export function formatUpstream(host: string, port: number, tls = false): string {
-  return `${tls ? 'rediss' : 'tcp'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `${tls ? 'rediss' : 'tcp'}://${formatHostPort(host, port)}`;
 }
 
 /**

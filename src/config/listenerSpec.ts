@@ -3,7 +3,7 @@
  * used whether they come from the environment or from --listen/--upstream flags.
  */
 import { ConfigError } from './configError.js';
-import { parseHostPort, parseUpstreamUrl, type HostPort, type UpstreamAddress } from './address.js';
+import { formatHostPort, parseHostPort, parseUpstreamUrl, type HostPort, type UpstreamAddress } from './address.js';
 
 export interface SentinelSpec {
   readonly masterName: string;
@@ -34,7 +34,7 @@ export function targetAddresses(t: ListenerTarget): readonly UpstreamAddress[] {
 
 /** How the target reads in logs: the URL, the candidate list, or `sentinel name@host:port,…`. */
 export function describeTarget(t: ListenerTarget): string {
-  if (t.kind === 'sentinel') return `sentinel ${t.sentinel.masterName}@${t.sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+  if (t.kind === 'sentinel') return `sentinel ${t.sentinel.masterName}@${t.sentinel.sentinels.map((s) => formatHostPort(s.host, s.port)).join(',')}`;
   return targetAddresses(t)
     .map((u) => u.url)
     .join(',');

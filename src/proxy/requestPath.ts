@@ -125,6 +125,8 @@ export class RequestPath {
       this.verdict = FORWARD;
     } else {
       this.holding = false;
+      // A rewrite needs the decoded arguments, which a frame this large never has: refuse it
+      // rather than let it through unchecked.
       this.verdict = verdict.kind === 'local' ? verdict : TOO_LARGE_TO_CHECK;
     }
   }
@@ -210,6 +212,8 @@ export class RequestPath {
     if (verdict.kind === 'forward') this.releaseHeld();
     else {
       if (verdict.kind === 'local' && verdict.reason !== null) this.runtime.stats.reject(id, verdict.reason);
+      // Nothing of this chunk may go on, whatever the session does about it.
+      this.scanner.stop();
       this.events.onRefusedInReplication(id);
     }
   }

@@ -156,6 +156,11 @@ export class CommandTraits {
     return id;
   }
 
+  /** Whether `label` names a command or subcommand of the table ("config", "config|set"). */
+  isLabel(label: string): boolean {
+    return label !== 'unknown' && this.names.includes(label);
+  }
+
   hasSubcommands(id: number): boolean {
     return this.subcommands.has(id);
   }

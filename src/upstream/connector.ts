@@ -46,6 +46,8 @@ export function connectUpstream(
   let socket: net.Socket | null = null;
   let timer: NodeJS.Timeout | null = null;
   let cancelled = false;
+  /** The attempt in flight was handed over (done called): cancel() no longer owns its socket. */
+  let handedOver = false;
 
   let lastUrl = 'no master known';
   const attempt = (): void => {
@@ -63,6 +65,7 @@ export function connectUpstream(
         s.destroy();
         return;
       }
+      handedOver = true;
       done(null, s, addr);
     });
     socket = s;
@@ -94,7 +97,9 @@ export function connectUpstream(
     cancel(): void {
       cancelled = true;
       if (timer) clearTimeout(timer);
-      if (socket && socket.connecting) socket.destroy();
+      // Through TCP but still in its TLS handshake, a socket is no longer `connecting`: it is
+      // destroyed all the same, rather than left to finish a handshake nobody waits for.
+      if (socket && !handedOver) socket.destroy();
     },
   };
 }

@@ -4,27 +4,23 @@
  * and no key or value ever in a metric, a log line or a response.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminRequest } from '../support/ambassadorProcess.js';
+import { startStack, type Stack } from '../support/ambassadorPresets.js';
 import { Cleanup } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
+import { call, openClient } from '../support/rawClient.js';
 import { startRedis } from '../support/redisServer.js';
 import { cmd } from '../support/resp.js';
-import { call, startStack, type Stack } from '../support/stack.js';
 import { waitUntil } from '../support/wait.js';
 
 const cleanup = new Cleanup();
 let stack: Stack;
-let admin: string;
 
 beforeAll(async () => {
   stack = await startStack(cleanup, { env: { AMBASSADOR_HEALTH_INTERVAL_MS: '200', AMBASSADOR_HEALTH_FAILURES: '1', AMBASSADOR_HEALTH_TIMEOUT_MS: '1000' } });
-  admin = `http://127.0.0.1:${stack.amb.adminPort}`;
 });
 afterAll(() => cleanup.run());
 
-async function get(path: string, init?: RequestInit): Promise<{ status: number; body: string; type: string | null }> {
-  const res = await fetch(`${admin}${path}`, init);
-  return { status: res.status, body: await res.text(), type: res.headers.get('content-type') };
-}
+const get = (path: string, init?: RequestInit) => adminRequest(stack.amb, path, init);
 
 describe('admin endpoint', () => {
   it('/healthz is 200', async () => {
@@ -47,7 +43,7 @@ describe('admin endpoint', () => {
     expect(await stack.amb.metric('redis_ambassador_upstream_up', { listener: stack.listener })).toBe(0);
     expect((await get('/healthz')).status).toBe(200); // alive, just not ready
 
-    cleanup.add(await startRedis([], port), (x) => x.stop('SIGKILL'));
+    cleanup.track(await startRedis([], port));
     await waitUntil(async () => (r = await get('/readyz')).status === 200, { timeoutMs: 15_000, what: () => `/readyz 200 again, got ${r.status} ${r.body}` });
     expect(await stack.amb.metric('redis_ambassador_upstream_up', { listener: stack.listener })).toBe(1);
     expect(await call(stack.port, 'PING')).toBe('PONG');
@@ -92,7 +88,7 @@ describe('admin endpoint', () => {
   it('no key or value sent through the proxy appears in /metrics, /readyz or a log line', async () => {
     const key = 'secretkey-7f3a9e1b';
     const value = 'secretvalue-c0ffee42';
-    const c = cleanup.add(await RawClient.connect(stack.port), (x) => x.close());
+    const c = await openClient(cleanup, stack.port);
     await c.write(
       Buffer.concat([
         cmd('SET', key, value),
@@ -106,7 +102,7 @@ describe('admin endpoint', () => {
     await c.waitForReplies(5);
     // Unknown commands and broken requests carrying the secret too.
     await call(stack.port, key, value);
-    const bad = cleanup.add(await RawClient.connect(stack.port), (x) => x.close());
+    const bad = await openClient(cleanup, stack.port);
     await bad.write(`${cmd('GET', key).toString()}*1\r\n+${value}\r\n`);
     await bad.waitClosed();
 

@@ -9,18 +9,17 @@
  * - no secret ever appears in a log line, /metrics, /readyz, --help, a configuration error or
  *   any reply a client got.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
-import { freePort } from '../support/freePort.js';
+import { readyz, runCli, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { ambassadorFor } from '../support/ambassadorPresets.js';
 import { baseline } from '../support/metricsText.js';
-import { Cleanup, run, runCli } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
-import { cmd, plain } from '../support/resp.js';
+import { freePort } from '../support/freePort.js';
+import { Cleanup, run } from '../support/processes.js';
+import { call, exchange as exchangeWith, openClient } from '../support/rawClient.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
-import { call } from '../support/stack.js';
+import { cmd, plain } from '../support/resp.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
 const UPSTREAM_PASS = 'UpStream-s3cret-7f3a';
@@ -31,8 +30,7 @@ const URL_PASS = 'InUrl-s3cret-8a0b';
 const SECRETS = [UPSTREAM_PASS, ACL_PASS, WRONG_PASS, CLIENT_PASS, URL_PASS];
 
 const cleanup = new Cleanup();
-const dir = mkdtempSync(path.join(tmpdir(), 'amb-auth-'));
-cleanup.add(dir, (d) => rmSync(d, { recursive: true, force: true }));
+const dir = cleanup.tempDir('amb-auth-');
 
 let plainRedis: RedisServer; // no password: behind AMBASSADOR_REQUIREPASS
 let passRedis: RedisServer; // --requirepass
@@ -49,16 +47,11 @@ const ambassadors: Amb[] = [];
 /** Every byte any client got from an ambassador in this file, to search for secrets. */
 const seen: string[] = [];
 
+/** An ambassador of this file, remembered so that the last test can search its output, /metrics and /readyz for secrets. */
 async function ambassador(upstreamUrl: string, env: Record<string, string>): Promise<Amb> {
-  const port = await freePort();
-  const amb = cleanup.add(
-    await startAmbassador({ env: { [`REDIS_PORT_${port}_TCP`]: upstreamUrl, AMBASSADOR_HEALTH_INTERVAL_MS: '200', ...env }, waitPorts: [port] }),
-    (a) => a.stop('SIGKILL'),
-  );
-  let raw = '';
-  amb.process.stdout!.on('data', (d: Buffer) => (raw += d.toString()));
-  amb.process.stderr!.on('data', (d: Buffer) => (raw += d.toString()));
-  const a = { amb, port, raw: () => raw };
+  const { amb, port } = await ambassadorFor(cleanup, upstreamUrl, { env: { AMBASSADOR_HEALTH_INTERVAL_MS: '200', ...env } });
+  const from = amb.output().length;
+  const a = { amb, port, raw: () => amb.output().slice(from) };
   ambassadors.push(a);
   return a;
 }
@@ -75,7 +68,7 @@ beforeAll(async () => {
     startRedis(['--user', 'app', 'on', `>${ACL_PASS}`, '~*', '&*', '+@all', '--user', 'default', 'off']),
     startRedis(['--requirepass', CLIENT_PASS]),
   ]);
-  for (const r of [plainRedis, passRedis, aclRedis, oracle]) cleanup.add(r, (x) => x.stop('SIGKILL'));
+  for (const r of [plainRedis, passRedis, aclRedis, oracle]) cleanup.track(r);
   const passFile = path.join(dir, 'acl-password');
   writeFileSync(passFile, `${ACL_PASS}\n`); // as `echo` and Docker secrets write it
   [withPass, withAcl, wrongPass, guarded] = await Promise.all([
@@ -93,21 +86,11 @@ async function redisCli(port: number, ...args: string[]): Promise<string> {
   return (r.stdout + r.stderr).trim();
 }
 
-async function readyz(a: Amb): Promise<{ status: number; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${a.amb.adminPort}/readyz`);
-  return { status: res.status, body: await res.text() };
-}
-
 /** One write on a new connection; the first `n` replies' bytes (or everything until close). */
 async function exchange(port: number, data: Buffer | string, n: number | 'close'): Promise<string> {
-  const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
-  await c.write(data).catch(() => {});
-  if (n === 'close') await c.waitClosed();
-  else await c.waitForReplies(n);
-  await sleep(30);
-  c.close();
-  if (port !== oracle.port) seen.push(c.text());
-  return c.text();
+  const text = (await exchangeWith(port, data, n, { quietMs: 30 })).text();
+  if (port !== oracle.port) seen.push(text);
+  return text;
 }
 
 describe('the ambassador authenticates upstream itself', () => {
@@ -116,7 +99,7 @@ describe('the ambassador authenticates upstream itself', () => {
     expect(await redisCli(withPass.port, 'SET', 'cred:k', 'v1')).toBe('OK');
     expect(await redisCli(withPass.port, 'GET', 'cred:k')).toBe('v1');
     expect(await redisCli(withPass.port, 'PING')).toBe('PONG');
-    await waitUntil(async () => (await readyz(withPass)).status === 200, { what: '/readyz 200' });
+    await waitUntil(async () => (await readyz(withPass.amb)).status === 200, { what: '/readyz 200' });
   });
 
   it('ACL user (default user off), AMBASSADOR_UPSTREAM_USERNAME + _PASSWORD_FILE: redis-cli works and runs as that user', async () => {
@@ -124,7 +107,7 @@ describe('the ambassador authenticates upstream itself', () => {
     expect(await redisCli(withAcl.port, 'ACL', 'WHOAMI')).toBe('app');
     expect(await redisCli(withAcl.port, 'SET', 'cred:acl', 'v2')).toBe('OK');
     expect(await redisCli(withAcl.port, 'GET', 'cred:acl')).toBe('v2');
-    await waitUntil(async () => (await readyz(withAcl)).status === 200, { what: '/readyz 200' });
+    await waitUntil(async () => (await readyz(withAcl.amb)).status === 200, { what: '/readyz 200' });
   });
 
   it('the client’s own AUTH is not needed, but a client that sends one still gets Redis’s answer', async () => {
@@ -134,10 +117,10 @@ describe('the ambassador authenticates upstream itself', () => {
   });
 
   it('wrong upstream credentials: /readyz 503 with an error naming WRONGPASS, not the password; clients get an error', async () => {
-    await waitUntil(async () => (await readyz(wrongPass)).status === 503, { timeoutMs: 15_000, what: '/readyz 503' });
-    const { body } = await readyz(wrongPass);
-    expect(body).toContain('WRONGPASS');
-    expect(body).not.toContain(WRONG_PASS);
+    await waitUntil(async () => (await readyz(wrongPass.amb)).status === 503, { timeoutMs: 15_000, what: '/readyz 503' });
+    const { text } = await readyz(wrongPass.amb);
+    expect(text).toContain('WRONGPASS');
+    expect(text).not.toContain(WRONG_PASS);
     const got = await exchange(wrongPass.port, cmd('GET', 'cred:k'), 1);
     expect(got).toMatch(/^-/);
   });
@@ -146,7 +129,7 @@ describe('the ambassador authenticates upstream itself', () => {
 describe('AMBASSADOR_REQUIREPASS: answered as redis-server --requirepass answers', () => {
   beforeAll(async () => {
     expect(await call(plainRedis.port, 'SET', 'rp:k', 'value')).toBe('OK');
-    const c = cleanup.add(await RawClient.connect(oracle.port), (x) => x.close());
+    const c = await openClient(cleanup, oracle.port);
     await c.write(Buffer.concat([cmd('AUTH', CLIENT_PASS), cmd('SET', 'rp:k', 'value')]));
     await c.waitForReplies(2);
     c.close();
@@ -184,7 +167,7 @@ describe('AMBASSADOR_REQUIREPASS: answered as redis-server --requirepass answers
 
   it('HELLO 3 AUTH default <pass>: authenticated, and the connection speaks RESP3', async () => {
     expect(await call(plainRedis.port, 'HSET', 'rp:h', 'f', 'v')).toBe(1);
-    const c = cleanup.add(await RawClient.connect(guarded.port), (x) => x.close());
+    const c = await openClient(cleanup, guarded.port);
     await c.write(Buffer.concat([cmd('HELLO', '3', 'AUTH', 'default', CLIENT_PASS), cmd('HGETALL', 'rp:h')]));
     const [hello] = await c.waitForReplies(2);
     seen.push(c.text());
@@ -222,7 +205,7 @@ describe('secrets never appear', () => {
       // Started (killed after 3 s by runCli): its /readyz and /metrics must not carry it either.
       const a = await ambassador(url, {});
       await sleep(500);
-      const texts = [await a.amb.metrics(), (await readyz(a)).body, a.raw(), JSON.stringify(a.amb.logs())];
+      const texts = [await a.amb.metrics(), (await readyz(a.amb)).text, a.raw(), JSON.stringify(a.amb.logs())];
       for (const t of texts) expect(t).not.toContain(URL_PASS);
     }
   });
@@ -260,7 +243,7 @@ describe('secrets never appear', () => {
     expect(ambassadors.length).toBeGreaterThanOrEqual(4);
     expect(seen.length).toBeGreaterThan(10);
     for (const a of ambassadors) {
-      const texts = { logs: JSON.stringify(a.amb.logs()) + a.raw(), metrics: await a.amb.metrics(), readyz: (await readyz(a)).body };
+      const texts = { logs: JSON.stringify(a.amb.logs()) + a.raw(), metrics: await a.amb.metrics(), readyz: (await readyz(a.amb)).text };
       expect(texts.logs.length).toBeGreaterThan(0);
       for (const [where, text] of Object.entries(texts)) {
         for (const s of SECRETS) expect(text.includes(s), `${s} in ${where} of the ambassador on ${a.port}`).toBe(false);

@@ -4,11 +4,12 @@
  * reading makes the ambassador stop reading from the client. Afterwards everything arrives intact.
  */
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from '../support/ambassadorPresets.js';
 import { Cleanup, rssBytes } from '../support/processes.js';
+import { call, openSocket } from '../support/rawClient.js';
+import { maxOutputBuffer } from '../support/redisInfo.js';
 import { cmd, resp2Parser } from '../support/resp.js';
-import { call, startStack, type Stack } from '../support/stack.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
 const MB = 1024 * 1024;
@@ -24,27 +25,13 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup.run());
 
-/** Largest output buffer (omem) redis-server holds for any client, in bytes. */
-async function redisMaxOmem(): Promise<number> {
-  const list = String(await call(stack.redis.port, 'CLIENT', 'LIST'));
-  return Math.max(0, ...[...list.matchAll(/\bomem=(\d+)/g)].map((m) => Number(m[1])));
-}
-
-function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('error', reject);
-    s.once('connect', () => resolve(s));
-  });
-}
-
 describe('backpressure', () => {
   it('a client that does not read: ambassador RSS stays bounded while Redis buffers; then all replies arrive intact', async () => {
     const value = randomBytes(MB);
     expect(await call(stack.redis.port, 'SET', 'bp:big', value)).toBe('OK');
     const N = 150; // 150 MB of replies
     const pid = stack.amb.process.pid!;
-    const s = cleanup.add(await connect(stack.port), (x) => x.destroy());
+    const s = cleanup.add(await openSocket(stack.port), (x) => x.destroy());
     s.pause();
     await new Promise<void>((r) => s.write(Buffer.concat(Array.from({ length: N }, () => cmd('GET', 'bp:big'))), () => r()));
 
@@ -55,7 +42,7 @@ describe('backpressure', () => {
     await waitUntil(
       async () => {
         sample();
-        return maxRss - startRss > GROWTH_LIMIT || (await redisMaxOmem()) > 100 * MB;
+        return maxRss - startRss > GROWTH_LIMIT || (await maxOutputBuffer(stack.redis.port)) > 100 * MB;
       },
       { timeoutMs: 30_000, intervalMs: 100, what: () => `redis to buffer the replies (ambassador RSS ${Math.round(maxRss / MB)} MB)` },
     );
@@ -85,11 +72,10 @@ describe('backpressure', () => {
 
   it('a Redis that does not read (SIGSTOP): the ambassador stops reading the client, RSS bounded; after SIGCONT a 200 MB SET completes', async () => {
     const pid = stack.amb.process.pid!;
-    const s = cleanup.add(await connect(stack.port), (x) => x.destroy());
+    const s = cleanup.add(await openSocket(stack.port), (x) => x.destroy());
     let replies = Buffer.alloc(0);
     s.on('data', (d: Buffer) => (replies = Buffer.concat([replies, d])));
-    stack.redis.process.kill('SIGSTOP');
-    cleanup.add(stack.redis.process, (p) => p.kill('SIGCONT'));
+    stack.redis.process.kill('SIGSTOP'); // a failed test leaves it stopped: teardown sends SIGCONT first
 
     const size = 200 * MB;
     const chunk = Buffer.alloc(MB, 0x62);

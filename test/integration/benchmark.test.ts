@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unmatched } from '../support/metricsText.js';
 import { Cleanup, run } from '../support/processes.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { startStack, type Stack } from '../support/ambassadorPresets.js';
 
 const cleanup = new Cleanup();
 let stack: Stack;

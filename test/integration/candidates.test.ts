@@ -6,27 +6,19 @@
  * failover is counted once. Prints `SWITCHOVER candidates ms=...`.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../support/freePort.js';
-import {
-  checkIncrHistory,
-  Conn,
-  direct,
-  exited,
-  IncrWriter,
-  infoField,
-  now,
-  plain,
-  Procs,
-  sleep,
-  startTrackedAmbassador,
-  startTrackedRedis,
-  waitFor,
-  waitReady,
-} from './failoverKit.js';
+import { readyz } from '../support/ambassadorProcess.js';
+import { ambassadorFor } from '../support/ambassadorPresets.js';
+import { checkIncrHistory, IncrWriter } from '../support/incrWriter.js';
+import { Cleanup, exited } from '../support/processes.js';
+import { direct, openClient } from '../support/rawClient.js';
+import { info } from '../support/redisInfo.js';
+import { startRedis } from '../support/redisServer.js';
+import { plain } from '../support/resp.js';
+import { now, sleep, waitUntil } from '../support/wait.js';
 
-const procs = new Procs();
-afterEach(() => procs.killAll());
-afterAll(() => procs.killAll());
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+afterAll(() => cleanup.run());
 
 const INTERVAL_MS = 200;
 /** Scheduling slack on top of the 2 intervals, for a 2-core machine shared with other test runs. */
@@ -37,44 +29,41 @@ const SLACK_MS = 100;
  * ambassador's /readyz says the listener lost its master (the ambassador noticed).
  */
 async function candidateScenario(tag: string, operatorDelayMs: number): Promise<void> {
-  const master = await startTrackedRedis(procs, ['--repl-diskless-sync-delay', '0']);
-  const replica = await startTrackedRedis(procs, ['--replicaof', '127.0.0.1', String(master.port)]);
-  await waitFor(async () => (await infoField(replica.port, 'replication', 'master_link_status')) === 'up', 'replica in sync', 15_000, 50);
+  const master = cleanup.track(await startRedis(['--repl-diskless-sync-delay', '0']));
+  const replica = cleanup.track(await startRedis(['--replicaof', '127.0.0.1', String(master.port)]));
+  await waitUntil(async () => (await info(replica.port, 'replication')).master_link_status === 'up', { timeoutMs: 15_000, intervalMs: 50, what: 'replica in sync' });
 
-  const port = await freePort();
-  const listener = `redis:${port}`;
-  const amb = await startTrackedAmbassador(procs, {
-    env: { [`REDIS_PORT_${port}_TCP`]: `${master.url},${replica.url}`, AMBASSADOR_HEALTH_INTERVAL_MS: String(INTERVAL_MS) },
-    waitPorts: [port],
+  const { amb, port, listener } = await ambassadorFor(cleanup, `${master.url},${replica.url}`, {
+    env: { AMBASSADOR_HEALTH_INTERVAL_MS: String(INTERVAL_MS) },
+    ready: true,
   });
-  await waitReady(amb.adminPort);
-  const readyz = async (): Promise<{ listeners: Record<string, { master: string | null }> }> =>
-    (await fetch(`http://127.0.0.1:${amb.adminPort}/readyz`)).json() as Promise<{ listeners: Record<string, { master: string | null }> }>;
-  expect((await readyz()).listeners[listener]!.master).toBe(master.url);
+  expect((await readyz(amb)).body.listeners[listener]!.master).toBe(master.url);
 
-  const writer = new IncrWriter(await Conn.open(port));
-  procs.onKill(() => writer.conn.close());
+  const writer = new IncrWriter(await openClient(cleanup, port));
   writer.start();
-  await waitFor(() => writer.acks.length >= 30 || writer.crash !== null, 'writer acknowledged 30 INCRs');
+  await waitUntil(() => writer.acks.length >= 30 || writer.crash !== null, { timeoutMs: 15_000, intervalMs: 10, what: 'writer acknowledged 30 INCRs' });
 
   const lostAt = now();
   master.process.kill('SIGKILL');
   await exited(master.process);
   if (operatorDelayMs === 0) {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${amb.adminPort}/readyz`)).status === 503, 'readyz 503 after the kill', 10_000, 10);
+    await waitUntil(async () => (await readyz(amb)).status === 503, { timeoutMs: 10_000, intervalMs: 10, what: 'readyz 503 after the kill' });
   } else {
     await sleep(operatorDelayMs); // the operator's reaction time: part of the scenario, not a wait for a condition
   }
 
-  const promoter = await Conn.open(replica.port);
-  procs.onKill(() => promoter.close());
+  const promoter = await openClient(cleanup, replica.port);
   const promoted = await promoter.callTimed(['REPLICAOF', 'NO', 'ONE']);
   expect(plain(promoted.r)).toBe('OK');
   const promotedAt = promoted.at;
   const promotedWall = Date.now() - (now() - promotedAt);
   promoter.close();
 
-  await waitFor(() => writer.ackAfter(promotedAt) !== undefined || writer.crash !== null, 'an INCR acknowledged on the promoted replica', 20_000, 2);
+  await waitUntil(() => writer.ackAfter(promotedAt) !== undefined || writer.crash !== null, {
+    timeoutMs: 20_000,
+    intervalMs: 2,
+    what: 'an INCR acknowledged on the promoted replica',
+  });
   if (writer.crash) throw writer.crash;
   const first = writer.ackAfter(promotedAt)!;
   const ms = first.at - promotedAt;
@@ -90,16 +79,16 @@ async function candidateScenario(tag: string, operatorDelayMs: number): Promise<
   );
 
   const settled = writer.acks.length;
-  await waitFor(() => writer.acks.length >= settled + 20, 'writer keeps writing on the new master', 10_000);
+  await waitUntil(() => writer.acks.length >= settled + 20, { timeoutMs: 10_000, intervalMs: 10, what: 'writer keeps writing on the new master' });
   await writer.stop();
   const [final] = await direct(replica.port, ['GET', 'counter']);
-  const history = checkIncrHistory(writer, promotedAt, Number(final!.v));
+  const history = checkIncrHistory(writer, promotedAt, Number(plain(final!)));
   console.log(`INCR history (${tag}): ${history.summary}`);
   expect(history.problems).toEqual([]);
   expect(writer.conn.closed).toBe(false);
   expect(await amb.metric('redis_ambassador_commands_total', { listener, cmd: 'incr' })).toBe(writer.sent);
   expect(await amb.metric('redis_ambassador_failovers_total', { listener })).toBe(1);
-  expect((await readyz()).listeners[listener]!.master).toBe(replica.url);
+  expect((await readyz(amb)).body.listeners[listener]!.master).toBe(replica.url);
   const failover = amb.logs().find((l) => l.event === 'failover');
   expect(failover).toMatchObject({ old_master: master.url, new_master: replica.url });
 

@@ -7,15 +7,14 @@
  * descriptors return to the baseline (+ a small slack) once all clients are gone. The measured
  * numbers are printed.
  */
-import { readdirSync } from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
-import { freePort } from '../support/freePort.js';
-import { Cleanup, rssBytes, startChild, type Child } from '../support/processes.js';
-import { cmd } from '../support/resp.js';
+import { adminRequest, healthz, isReady, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { ambassadorFor } from '../support/ambassadorPresets.js';
+import { Cleanup, fdCount, rssBytes, startChild, type Child } from '../support/processes.js';
+import { call, openSocket } from '../support/rawClient.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
-import { call } from '../support/stack.js';
+import { cmd } from '../support/resp.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
 const MB = 1024 * 1024;
@@ -28,7 +27,6 @@ const FD_SLACK = 5;
 const BURST = 2000;
 
 const cleanup = new Cleanup();
-let redisPort: number;
 let redis: RedisServer;
 let amb: AmbassadorProcess;
 let port: number;
@@ -38,22 +36,13 @@ let rssBase = 0;
 let rssMax = 0;
 let exited = false;
 
-const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+const fds = () => fdCount(pid);
 const mb = (b: number) => Math.round(b / MB);
-
-async function ready(): Promise<boolean> {
-  return (await fetch(`http://127.0.0.1:${amb.adminPort}/readyz`).catch(() => null))?.status === 200;
-}
+const ready = () => isReady(amb);
 
 beforeAll(async () => {
-  redisPort = await freePort();
-  redis = await startRedis([], redisPort);
-  cleanup.add(null, () => redis.stop('SIGKILL'));
-  port = await freePort();
-  amb = cleanup.add(
-    await startAmbassador({ env: { [`REDIS_PORT_${port}_TCP`]: redis.url, AMBASSADOR_LOG_LEVEL: 'warn', AMBASSADOR_HEALTH_INTERVAL_MS: '200' }, waitPorts: [port] }),
-    (a) => a.stop('SIGKILL'),
-  );
+  redis = cleanup.track(await startRedis());
+  ({ amb, port } = await ambassadorFor(cleanup, redis.url, { env: { AMBASSADOR_LOG_LEVEL: 'warn', AMBASSADOR_HEALTH_INTERVAL_MS: '200' } }));
   pid = amb.process.pid!;
   amb.process.once('exit', () => (exited = true));
   await waitUntil(ready, { what: '/readyz 200' });
@@ -72,7 +61,7 @@ function steadyLoad(): { stop(): Promise<void>; starts: () => number; output: ()
   const start = () => {
     if (stopped || starts >= 20) return;
     starts++;
-    child = cleanup.add(startChild('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-c', '20', '-t', 'set,get', '-l', '-q']), (c) => c.stop());
+    child = cleanup.track(startChild('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-c', '20', '-t', 'set,get', '-l', '-q']));
     const c = child;
     c.process.once('exit', () => {
       output += c.output().slice(-500);
@@ -98,17 +87,7 @@ async function expectLoadFlowing(what: string): Promise<void> {
   await waitUntil(async () => (await commands()) > start + 200, { timeoutMs: 20_000, intervalMs: 100, what: `benchmark traffic flowing ${what}` });
 }
 
-function connect(): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('error', reject);
-    s.once('connect', () => {
-      s.removeListener('error', reject);
-      s.on('error', () => {});
-      resolve(s);
-    });
-  });
-}
+const connect = () => openSocket(port);
 
 describe('chaos under redis-benchmark load', () => {
   it('upstream killed and restarted twice, mid-frame hang-ups, a 100 MB sender that never reads, a 2,000-connection burst: up throughout, memory and fds come back', async () => {
@@ -119,7 +98,7 @@ describe('chaos under redis-benchmark load', () => {
     const poller = (async () => {
       while (polling) {
         const t0 = Date.now();
-        const status = await fetch(`http://127.0.0.1:${amb.adminPort}/healthz`, { signal: AbortSignal.timeout(3000) })
+        const status = await adminRequest(amb, '/healthz', { signal: AbortSignal.timeout(3000) })
           .then((r) => r.status)
           .catch((e: Error) => e.message);
         healthChecks++;
@@ -141,7 +120,7 @@ describe('chaos under redis-benchmark load', () => {
       for (let round = 1; round <= 2; round++) {
         await redis.stop('SIGKILL');
         await waitUntil(async () => !(await ready()), { timeoutMs: 15_000, what: `/readyz 503 after kill ${round}` });
-        redis = await startRedis([], redisPort);
+        redis = cleanup.track(await startRedis([], redis.port));
         await waitUntil(ready, { timeoutMs: 15_000, what: `/readyz 200 after restart ${round}` });
         await expectLoadFlowing(`after restart ${round}`);
       }
@@ -176,7 +155,7 @@ describe('chaos under redis-benchmark load', () => {
         if (!big.write(frame)) await new Promise((r) => big.once('drain', r));
         if (i % 10 === 0) rssDuring100 = Math.max(rssDuring100, rssBytes(pid));
       }
-      await waitUntil(async () => (await call(redisPort, 'EXISTS', 'chaos:big:99')) === 1, { timeoutMs: 60_000, what: 'the 100th 1 MB SET on redis' });
+      await waitUntil(async () => (await call(redis.port, 'EXISTS', 'chaos:big:99')) === 1, { timeoutMs: 60_000, what: 'the 100th 1 MB SET on redis' });
       rssDuring100 = Math.max(rssDuring100, rssBytes(pid));
       console.log(`CHAOS 100MB sender: RSS before=${mb(rssBefore100)} MB, max while sending=${mb(rssDuring100)} MB`);
       // Buffering what Redis had not taken yet would show as tens of MB more; backpressure keeps it small.
@@ -246,7 +225,7 @@ describe('chaos under redis-benchmark load', () => {
       },
       { timeoutMs: 20_000, intervalMs: 200, what: () => `RSS below ${mb(RSS_BOUND)} MB; now ${mb(rssNow)} MB` },
     ).finally(() => console.log(`CHAOS RSS: baseline=${mb(rssBase)} MB max=${mb(rssMax)} MB after=${mb(rssNow)} MB (bound ${mb(RSS_BOUND)} MB)`));
-    expect((await fetch(`http://127.0.0.1:${amb.adminPort}/healthz`)).status).toBe(200);
+    expect(await healthz(amb)).toBe(200);
     // The data path still works.
     expect(await call(port, 'SET', 'chaos:end', 'ok')).toBe('OK');
     expect(await call(port, 'GET', 'chaos:end')).toBe('ok');

@@ -5,9 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from '../support/ambassadorPresets.js';
 import { baseline, unmatched } from '../support/metricsText.js';
 import { Cleanup } from '../support/processes.js';
-import { startStack, waitBlockedClients, type Stack } from '../support/stack.js';
+import { waitBlockedClients } from '../support/redisInfo.js';
 import { startTap } from '../support/tapProxy.js';
 import { waitUntil } from '../support/wait.js';
 

@@ -1,19 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMAND_DEFS } from '../../src/resp/commandTable.js';
+import { Cleanup } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
 
 // The metric label set is the command table; if the installed Redis knows commands the table
 // does not, they would all be counted as "unknown". Regenerate with
 // `node test/support/generateCommandTable.mjs <port> > src/resp/commandTable.ts`.
 describe('command table', () => {
+  const cleanup = new Cleanup();
   let redis: RedisServer;
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = cleanup.track(await startRedis());
   });
-  afterAll(async () => {
-    await redis.stop();
-  });
+  afterAll(() => cleanup.run());
 
   it('knows every command and subcommand of the installed redis-server', () => {
     const live = JSON.parse(

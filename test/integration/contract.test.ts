@@ -6,14 +6,14 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, startAmbassador } from '../support/ambassadorProcess.js';
+import { CLI, runCli, startAmbassador } from '../support/ambassadorProcess.js';
+import { ambassadorFor } from '../support/ambassadorPresets.js';
 import { freePort } from '../support/freePort.js';
-import { Cleanup, ipv6LoopbackAvailable, runCli, startChild } from '../support/processes.js';
-import { exchangeUntilClose, RawClient } from '../support/rawClient.js';
+import { Cleanup, ipv6LoopbackAvailable, startChild } from '../support/processes.js';
+import { call, connectError, exchangeUntilClose, RawClient } from '../support/rawClient.js';
 import { startRedis, waitForPort, type RedisServer } from '../support/redisServer.js';
-import { waitUntil } from '../support/wait.js';
-import { call } from '../support/stack.js';
 import { cmd, plain } from '../support/resp.js';
+import { waitUntil } from '../support/wait.js';
 
 const cleanup = new Cleanup();
 const shared = new Cleanup();
@@ -22,8 +22,8 @@ let redisB: RedisServer;
 
 beforeAll(async () => {
   [redisA, redisB] = await Promise.all([startRedis(), startRedis()]);
-  shared.add(redisA, (r) => r.stop('SIGKILL'));
-  shared.add(redisB, (r) => r.stop('SIGKILL'));
+  shared.track(redisA);
+  shared.track(redisB);
 });
 afterEach(() => cleanup.run());
 afterAll(() => shared.run());
@@ -39,13 +39,7 @@ async function whereDoesItGo(port: number, key: string): Promise<'A' | 'B' | 'no
 }
 
 async function refused(port: number): Promise<boolean> {
-  try {
-    const c = await RawClient.connect(port);
-    c.close();
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ECONNREFUSED';
-  }
+  return (await connectError(port)) === 'ECONNREFUSED';
 }
 
 function listeningEvents(logs: Record<string, unknown>[]): Record<string, unknown>[] {
@@ -55,9 +49,8 @@ function listeningEvents(logs: Record<string, unknown>[]): Record<string, unknow
 describe('environment contract', () => {
   it('REDIS_PORT_<p>_TCP=tcp://127.0.0.1:<redis> listens on p and forwards there, named redis:<p>', async () => {
     const p = await freePort();
-    const amb = cleanup.add(
+    const amb = cleanup.track(
       await startAmbassador({ env: { [`REDIS_PORT_${p}_TCP`]: redisA.url }, waitPorts: [p] }),
-      (a) => a.stop('SIGKILL'),
     );
     expect(await call(p, 'PING')).toBe('PONG');
     expect(await whereDoesItGo(p, 'contract:single')).toBe('A');
@@ -69,12 +62,11 @@ describe('environment contract', () => {
 
   it('two variables make two listeners, each to its own redis-server', async () => {
     const [p1, p2] = [await freePort(), await freePort()];
-    const amb = cleanup.add(
+    const amb = cleanup.track(
       await startAmbassador({
         env: { [`REDIS_PORT_${p1}_TCP`]: redisA.url, [`CACHE_PORT_${p2}_TCP`]: redisB.url },
         waitPorts: [p1, p2],
       }),
-      (a) => a.stop('SIGKILL'),
     );
     expect(await whereDoesItGo(p1, 'contract:two:1')).toBe('A');
     expect(await whereDoesItGo(p2, 'contract:two:2')).toBe('B');
@@ -85,7 +77,7 @@ describe('environment contract', () => {
 
   it('ignores _TCP_ADDR, _TCP_PORT, _TCP_PROTO, <NAME>_PORT and <NAME>_NAME', async () => {
     const [p, q] = [await freePort(), await freePort()];
-    const amb = cleanup.add(
+    const amb = cleanup.track(
       await startAmbassador({
         env: {
           [`REDIS_PORT_${p}_TCP`]: redisA.url,
@@ -104,7 +96,6 @@ describe('environment contract', () => {
         },
         waitPorts: [p],
       }),
-      (a) => a.stop('SIGKILL'),
     );
     expect(await whereDoesItGo(p, 'contract:ignored')).toBe('A');
     expect(await refused(q)).toBe(true);
@@ -128,12 +119,11 @@ describe('environment contract', () => {
   it('X_ENV_REDIS_PORT_<p>_TCP is ignored, and logged as JSON, when a direct variable names the same port', async () => {
     const p = await freePort();
     const copied = `X_ENV_REDIS_PORT_${p}_TCP`;
-    const amb = cleanup.add(
+    const amb = cleanup.track(
       await startAmbassador({
         env: { [`REDIS_PORT_${p}_TCP`]: redisA.url, [copied]: redisB.url },
         waitPorts: [p],
       }),
-      (a) => a.stop('SIGKILL'),
     );
     expect(await whereDoesItGo(p, 'contract:env-copy')).toBe('A');
     const notes = amb.logs().filter((l) => JSON.stringify(l).includes(copied));
@@ -145,18 +135,15 @@ describe('environment contract', () => {
 
   it('the same port twice with the same target is fine (not an error)', async () => {
     const p = await freePort();
-    cleanup.add(
+    cleanup.track(
       await startAmbassador({ env: { [`REDIS_PORT_${p}_TCP`]: redisA.url, [`ALIAS_PORT_${p}_TCP`]: redisA.url }, waitPorts: [p] }),
-      (a) => a.stop('SIGKILL'),
     );
     expect(await whereDoesItGo(p, 'contract:same-twice')).toBe('A');
   });
 
   it('an _ENV_ variable alone (no direct variable for its port) is still a listener', async () => {
     const p = await freePort();
-    cleanup.add(await startAmbassador({ env: { [`WEB_ENV_REDIS_PORT_${p}_TCP`]: redisB.url }, waitPorts: [p] }), (a) =>
-      a.stop('SIGKILL'),
-    );
+    cleanup.track(await startAmbassador({ env: { [`WEB_ENV_REDIS_PORT_${p}_TCP`]: redisB.url }, waitPorts: [p] }));
     expect(await whereDoesItGo(p, 'contract:env-alone')).toBe('B');
   });
 });
@@ -241,13 +228,12 @@ describe.concurrent('configuration errors: exit code 2, the variable named, an e
 describe('--listen and --upstream flags', () => {
   it('--listen P --upstream tcp://... (repeatable, NAME:PORT) forwards, and the environment is not used', async () => {
     const [p1, p2, q] = [await freePort(), await freePort(), await freePort()];
-    const amb = cleanup.add(
+    const amb = cleanup.track(
       await startAmbassador({
         args: ['--listen', String(p1), '--upstream', redisA.url, '--listen', `cache:${p2}`, '--upstream', redisB.url],
         env: { [`REDIS_PORT_${q}_TCP`]: redisA.url },
         waitPorts: [p1, p2],
       }),
-      (a) => a.stop('SIGKILL'),
     );
     expect(await whereDoesItGo(p1, 'contract:flag:1')).toBe('A');
     expect(await whereDoesItGo(p2, 'contract:flag:2')).toBe('B');
@@ -281,10 +267,7 @@ describe.concurrent('--help and --version', () => {
 describe('IPv4 and IPv6', () => {
   it('a listener answers on [::1] as well as 127.0.0.1', async (ctx) => {
     if (!(await ipv6LoopbackAvailable())) ctx.skip();
-    const p = await freePort();
-    cleanup.add(await startAmbassador({ env: { [`REDIS_PORT_${p}_TCP`]: redisA.url }, waitPorts: [p] }), (a) =>
-      a.stop('SIGKILL'),
-    );
+    const { port: p } = await ambassadorFor(cleanup, redisA.url);
     for (const host of ['127.0.0.1', '::1']) {
       const c = await RawClient.connect(p, host);
       try {
@@ -312,12 +295,9 @@ describe('cannot listen', () => {
 describe('upstream addresses', () => {
   it('an upstream written as tcp://[::1]:<port> or tcp://localhost:<port> is reached', async (ctx) => {
     if (!(await ipv6LoopbackAvailable())) ctx.skip();
-    const r6 = cleanup.add(await startRedis(['--bind', '127.0.0.1', '::1']), (r) => r.stop('SIGKILL'));
+    const r6 = cleanup.track(await startRedis(['--bind', '127.0.0.1', '::1']));
     for (const host of ['[::1]', 'localhost']) {
-      const p = await freePort();
-      const amb = cleanup.add(await startAmbassador({ env: { [`REDIS_PORT_${p}_TCP`]: `tcp://${host}:${r6.port}` }, waitPorts: [p] }), (a) =>
-        a.stop('SIGKILL'),
-      );
+      const { amb, port: p } = await ambassadorFor(cleanup, `tcp://${host}:${r6.port}`);
       expect(await call(p, 'SET', `contract:host:${host}`, 'x')).toBe('OK');
       expect(await call(r6.port, 'GET', `contract:host:${host}`)).toBe('x');
       expect(listeningEvents(amb.logs())[0]).toMatchObject({ port: p });
@@ -330,7 +310,8 @@ describe('logs', () => {
     for (const level of ['info', 'warn']) {
       const p = await freePort();
       const admin = await freePort();
-      const child = cleanup.add(
+      // The CLI itself, not startAmbassador: every stdout line is checked, as it came.
+      const child = cleanup.track(
         startChild(process.execPath, [CLI], {
           PATH: process.env.PATH ?? '',
           [`REDIS_PORT_${p}_TCP`]: redisA.url,
@@ -338,7 +319,6 @@ describe('logs', () => {
           AMBASSADOR_ADMIN_ADDR: `127.0.0.1:${admin}`,
           AMBASSADOR_LOG_LEVEL: level,
         }),
-        (c) => c.stop(),
       );
       await waitForPort(p, 10_000);
       expect(await call(p, 'PING')).toBe('PONG');

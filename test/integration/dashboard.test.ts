@@ -6,7 +6,6 @@
  * src/metrics/metricTable.ts.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,9 +13,13 @@ import { parser } from '@prometheus-io/lezer-promql';
 import type { SyntaxNode } from '@lezer/common';
 import { Redis } from 'ioredis';
 import { METRICS } from '../../src/metrics/metricTable.js';
-import { startRedis, type RedisServer } from '../support/redisServer.js';
 import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { samples } from '../support/metricsText.js';
 import { freePort } from '../support/freePort.js';
+import { Cleanup } from '../support/processes.js';
+import { exchangeUntilClose } from '../support/rawClient.js';
+import { startRedis } from '../support/redisServer.js';
+import { waitUntil } from '../support/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DASHBOARD_FILE = path.join(ROOT, 'grafana/dashboards/redis-ambassador.json');
@@ -160,13 +163,10 @@ function analyse(expr: string): Analysis {
 /** Sample name → the label names its samples carry (union). */
 function servedSeries(text: string): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? \S+$/.exec(line);
-    if (!m) throw new Error(`unparsable /metrics line: ${line}`);
-    const labels = out.get(m[1]!) ?? new Set<string>();
-    for (const pair of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"/g)) labels.add(pair[1]!);
-    out.set(m[1]!, labels);
+  for (const s of samples(text, { strict: true })) {
+    const labels = out.get(s.name) ?? new Set<string>();
+    for (const l of Object.keys(s.labels)) labels.add(l);
+    out.set(s.name, labels);
   }
   return out;
 }
@@ -267,36 +267,19 @@ function layoutProblems(d: Dashboard): string[] {
 
 /* ------------------------------------------------------------------ live ambassador */
 
-/** Sends one RESP command on a raw socket and resolves with everything received until the ambassador closes it. */
-function rawUntilClose(port: number, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    let got = '';
-    s.setTimeout(5000, () => {
-      s.destroy();
-      reject(new Error(`no close from the ambassador on ${port}; got ${JSON.stringify(got)}`));
-    });
-    s.on('connect', () => s.write(command));
-    s.on('data', (d: Buffer) => (got += d.toString()));
-    s.on('error', reject);
-    s.on('close', () => resolve(got));
-  });
-}
-
 const dashboard = JSON.parse(fs.readFileSync(DASHBOARD_FILE, 'utf8')) as Dashboard;
 
 describe('Grafana dashboard', () => {
-  let redis: RedisServer;
+  const cleanup = new Cleanup();
   let amb: AmbassadorProcess;
   let served: Map<string, Set<string>>;
-  const clients: Redis[] = [];
 
   beforeAll(async () => {
-    redis = await startRedis();
+    const redis = cleanup.track(await startRedis());
     const port = await freePort();
     const deadListenerPort = await freePort();
     const deadUpstreamPort = await freePort(); // nothing listens there
-    amb = await startAmbassador({
+    amb = cleanup.track(await startAmbassador({
       args: [
         '--bind', '127.0.0.1',
         '--listen', `redis:${port}`, '--upstream', redis.url,
@@ -304,12 +287,11 @@ describe('Grafana dashboard', () => {
       ],
       env: { AMBASSADOR_CONNECT_WINDOW_MS: '300', AMBASSADOR_CONNECT_TIMEOUT_MS: '200', AMBASSADOR_DENY_COMMANDS: 'FLUSHALL' },
       waitPorts: [port, deadListenerPort],
-    });
+    }));
 
     const opts = { host: '127.0.0.1', port, maxRetriesPerRequest: 0, retryStrategy: () => null };
-    const c = new Redis(opts);
-    const sub = new Redis(opts);
-    clients.push(c, sub);
+    const c = cleanup.add(new Redis(opts), (r) => r.disconnect());
+    const sub = cleanup.add(new Redis(opts), (r) => r.disconnect());
     await c.set('dash:k', 'v');
     expect(await c.get('dash:k')).toBe('v');
     await expect(c.lpush('dash:k', 'x')).rejects.toThrow(/WRONGTYPE/);
@@ -320,7 +302,7 @@ describe('Grafana dashboard', () => {
     expect(await c.publish('dash:ch', 'hello')).toBe(1);
     expect(await received).toBe('hello');
     // A client on the listener whose upstream is down: connect failures, upstream_up 0.
-    expect(await rawUntilClose(deadListenerPort, '*1\r\n$4\r\nPING\r\n')).toMatch(/^-ERR /);
+    expect((await exchangeUntilClose(deadListenerPort, '*1\r\n$4\r\nPING\r\n', 5000)).toString()).toMatch(/^-ERR /);
 
     // Every family the traffic above should have made appear, then one scrape for the checks.
     const want = [
@@ -329,26 +311,20 @@ describe('Grafana dashboard', () => {
       'redis_ambassador_command_errors_total',
       'redis_ambassador_commands_rejected_total',
     ];
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      served = servedSeries(await amb.metrics());
-      if (want.every((m) => served.has(m)) || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitUntil(
+      async () => {
+        served = servedSeries(await amb.metrics());
+        return want.every((m) => served.has(m));
+      },
+      { timeoutMs: 5000, intervalMs: 100 },
+    ).catch((e: Error) => {
+      // Still missing after 5 s: the checks below name what; only a /metrics that never answered stops here.
+      if (served === undefined) throw e;
+    });
   });
 
-  afterAll(async () => {
-    for (const c of clients) c.disconnect();
-    // Shutdown is tested elsewhere; here it only must not leave a process behind.
-    if (amb) {
-      const stopped = await Promise.race([amb.stop().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 10_000))]);
-      if (!stopped) {
-        console.warn('ambassador ignored SIGTERM for 10 s: SIGKILL');
-        await amb.stop('SIGKILL');
-      }
-    }
-    await redis?.stop();
-  });
+  // Shutdown is tested elsewhere; here nothing may be left behind.
+  afterAll(() => cleanup.run());
 
   it('is the dashboard the provisioning expects', () => {
     expect(dashboard.uid).toBe('redis-ambassador');

@@ -29,14 +29,15 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from '../support/ambassadorPresets.js';
 import { expectSameBytes } from '../support/byteDiff.js';
 import { Cleanup } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
+import { openClient, type RawClient } from '../support/rawClient.js';
+import { info, waitBlockedClients } from '../support/redisInfo.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
 import { plain } from '../support/resp.js';
 import { play, type Recording } from '../support/sessionScript.js';
-import { startStack, type Stack } from '../support/stack.js';
-import { sleep, waitUntil } from '../support/wait.js';
+import { waitUntil } from '../support/wait.js';
 import { normalize } from './differentialExceptions.js';
 import { SESSIONS, type Session } from './differentialSessions.js';
 
@@ -55,15 +56,16 @@ let startAcl: string[];
 let idleClients: number;
 
 async function ask(...args: string[]): Promise<unknown> {
-  const reply = plain(await control.request(...args));
+  const reply = plain(await control.call(args, 10_000));
   if (reply !== null && typeof reply === 'object' && 'error' in reply) throw new Error(`${args.join(' ')}: ${String((reply as { error: string }).error)}`);
   return reply;
 }
 
-async function infoField(section: string, field: string): Promise<number> {
-  const m = new RegExp(`^${field}:(\\d+)\\r?$`, 'm').exec(String(await ask('INFO', section)));
-  if (!m) throw new Error(`INFO ${section} has no ${field}`);
-  return Number(m[1]);
+/** A number INFO reports, asked on the control connection. */
+async function infoNumber(section: string, field: string): Promise<number> {
+  const value = (await info(control, section))[field];
+  if (value === undefined) throw new Error(`INFO ${section} has no ${field}`);
+  return Number(value);
 }
 
 async function configMap(): Promise<Map<string, string>> {
@@ -74,14 +76,14 @@ async function configMap(): Promise<Map<string, string>> {
 }
 
 beforeAll(async () => {
-  redis = cleanup.add(await startRedis(SERVER_ARGS), (r) => r.stop('SIGKILL'));
+  redis = cleanup.track(await startRedis(SERVER_ARGS));
   stack = await startStack(cleanup, { redis, env: { AMBASSADOR_HEALTH_INTERVAL_MS: '600000' } });
-  control = cleanup.add(await RawClient.connect(redis.port), (c) => c.close());
+  control = await openClient(cleanup, redis.port);
   await settleTables();
   startConfig = await configMap();
   startAcl = (await ask('ACL', 'LIST')) as string[];
   // The health check connects when the ambassador starts; wait until it has, so the count is stable.
-  await waitUntil(async () => (await infoField('clients', 'connected_clients')) === 2, { what: 'the control and health-check connections' });
+  await waitUntil(async () => (await infoNumber('clients', 'connected_clients')) === 2, { what: 'the control and health-check connections' });
   idleClients = 2;
 });
 afterAll(() => cleanup.run());
@@ -110,7 +112,7 @@ async function settleTables(): Promise<void> {
 /** Puts the server back as it was at start, so that the next play meets the same server. */
 async function reset(): Promise<void> {
   // MONITOR, subscriptions, tracking and blocked commands end with their connections.
-  await waitUntil(async () => (await infoField('clients', 'connected_clients')) === idleClients, {
+  await waitUntil(async () => (await infoNumber('clients', 'connected_clients')) === idleClients, {
     intervalMs: 2,
     what: 'the last play’s connections to be gone',
   });
@@ -124,13 +126,7 @@ async function reset(): Promise<void> {
   expect(await ask('ACL', 'LIST')).toEqual(startAcl);
 }
 
-async function blockedClients(n: number): Promise<void> {
-  for (const deadline = Date.now() + STEP_TIMEOUT_MS; ; ) {
-    if ((await infoField('clients', 'blocked_clients')) === n) return;
-    if (Date.now() > deadline) throw new Error(`redis never reported blocked_clients:${n}`);
-    await sleep(2);
-  }
-}
+const blockedClients = (n: number): Promise<void> => waitBlockedClients(control, n, { timeoutMs: STEP_TIMEOUT_MS, intervalMs: 2 });
 
 async function record(s: Session, port: number, pieces: readonly number[] | null): Promise<Recording> {
   await reset();

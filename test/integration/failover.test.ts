@@ -10,63 +10,50 @@
  * Prints `SWITCHOVER sentinel-sigkill ms=...` / `SWITCHOVER sentinel-sigstop ms=...`.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { startAmbassador, waitReady } from '../support/ambassadorProcess.js';
+import { checkIncrHistory, IncrWriter } from '../support/incrWriter.js';
 import { freePort } from '../support/freePort.js';
-import {
-  checkIncrHistory,
-  Conn,
-  direct,
-  exited,
-  fdCount,
-  IncrWriter,
-  now,
-  plain,
-  procState,
-  Procs,
-  startSentinelCluster,
-  startTrackedAmbassador,
-  waitFor,
-  waitReady,
-  type Resp,
-} from './failoverKit.js';
+import { Cleanup, exited, fdCount, procState } from '../support/processes.js';
+import { direct, openClient } from '../support/rawClient.js';
+import { plain } from '../support/resp.js';
+import { startSentinelCluster } from '../support/sentinel.js';
+import { UPSTREAM_ERROR } from '../support/upstreamErrors.js';
+import { now, waitUntil } from '../support/wait.js';
 
-const procs = new Procs();
-afterEach(() => procs.killAll());
-afterAll(() => procs.killAll());
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+afterAll(() => cleanup.run());
 
 /** How long after losing the master acknowledgements can only come from the new one (down-after is 1000 ms). */
 const OLD_MASTER_REPLY_WINDOW_MS = 500;
 
 async function sentinelScenario(how: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
-  const cluster = await startSentinelCluster(procs);
+  const cluster = await startSentinelCluster(cleanup);
   const port = await freePort();
-  const amb = await startTrackedAmbassador(procs, {
-    env: { [`REDIS_PORT_${port}_SENTINEL`]: cluster.spec, AMBASSADOR_SENTINEL_POLL_MS: '1000' },
-    waitPorts: [port],
-  });
+  const amb = cleanup.track(
+    await startAmbassador({ env: { [`REDIS_PORT_${port}_SENTINEL`]: cluster.spec, AMBASSADOR_SENTINEL_POLL_MS: '1000' }, waitPorts: [port] }),
+  );
   const listener = `redis:${port}`;
-  await waitReady(amb.adminPort);
+  await waitReady(amb);
   const fail = (msg: string): Error =>
     new Error(`${msg}\n--- ambassador log (last 40) ---\n${amb.logs().slice(-40).map((l) => JSON.stringify(l)).join('\n')}\n--- sentinels ---\n${cluster.output().slice(-4000)}`);
 
   // A subscriber, connected before the failover.
-  const sub = await Conn.open(port);
-  procs.onKill(() => sub.close());
-  sub.write('SUBSCRIBE', 'news');
+  const sub = await openClient(cleanup, port);
+  sub.send('SUBSCRIBE', 'news');
   await sub.until(() => sub.frames.length >= 1, 'subscribe confirmation');
   expect(plain(sub.frames[0]!.r)).toEqual(['subscribe', 'news', 1]);
   await direct(cluster.master.port, ['PUBLISH', 'news', 'before']);
   await sub.until(() => sub.frames.length >= 2, 'message published before the failover');
 
   // A client on db 3.
-  const db3 = await Conn.open(port);
-  procs.onKill(() => db3.close());
+  const db3 = await openClient(cleanup, port);
   expect(plain(await db3.call(['SELECT', 3]))).toBe('OK');
   expect(plain(await db3.call(['SET', 'k3-before', 'x']))).toBe('OK');
 
-  const writer = new IncrWriter(await Conn.open(port));
-  procs.onKill(() => writer.conn.close());
+  const writer = new IncrWriter(await openClient(cleanup, port));
   writer.start();
-  await waitFor(() => writer.acks.length >= 30 || writer.crash !== null, 'writer acknowledged 30 INCRs');
+  await waitUntil(() => writer.acks.length >= 30 || writer.crash !== null, { timeoutMs: 15_000, intervalMs: 10, what: 'writer acknowledged 30 INCRs' });
 
   const oldPid = cluster.master.process.pid!;
   const lostAt = now();
@@ -75,10 +62,10 @@ async function sentinelScenario(how: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
     await exited(cluster.master.process);
   } else {
     cluster.master.process.kill('SIGSTOP');
-    await waitFor(() => procState(oldPid) === 'T', 'master stopped', 5000, 2);
+    await waitUntil(() => procState(oldPid) === 'T', { timeoutMs: 5000, intervalMs: 2, what: 'master stopped' });
   }
 
-  await waitFor(() => cluster.switchAt() > 0, () => fail('+switch-master from a sentinel').message, 30_000, 5);
+  await waitUntil(() => cluster.switchAt() > 0, { timeoutMs: 30_000, intervalMs: 5, what: () => fail('+switch-master from a sentinel').message });
   const switchAt = cluster.switchAt();
   const [name, , oldPort, , newPortText] = cluster.switchMessage().split(' ');
   expect(name).toBe('mymaster');
@@ -88,7 +75,11 @@ async function sentinelScenario(how: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
 
   const splitAt = lostAt + OLD_MASTER_REPLY_WINDOW_MS;
   try {
-    await waitFor(() => writer.ackAfter(splitAt) !== undefined || writer.crash !== null, 'an INCR acknowledged on the new master', 20_000, 2);
+    await waitUntil(() => writer.ackAfter(splitAt) !== undefined || writer.crash !== null, {
+      timeoutMs: 20_000,
+      intervalMs: 2,
+      what: 'an INCR acknowledged on the new master',
+    });
   } catch (e) {
     throw fail((e as Error).message);
   }
@@ -105,15 +96,17 @@ async function sentinelScenario(how: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
   const before = sub.frames.length;
   const subStart = now();
   let published = 0;
-  await waitFor(
+  await waitUntil(
     async () => {
       published++;
       await direct(newMaster, ['PUBLISH', 'news', `after-${published}`]);
       return sub.frames.length > before || sub.closed;
     },
-    () => fail(`a message published on the new master reaching the subscriber; subscriber frames: ${sub.describe()}`).message,
-    15_000,
-    50,
+    {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      what: () => fail(`a message published on the new master reaching the subscriber; subscriber frames: ${sub.describe()}`).message,
+    },
   );
   expect(sub.closed).toBe(false);
   const subFrames = sub.frames.map((f) => plain(f.r));
@@ -132,16 +125,16 @@ async function sentinelScenario(how: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
 
   // Let the writer go on a little on the new master, then stop it and check its history.
   const settled = writer.acks.length;
-  await waitFor(() => writer.acks.length >= settled + 20, 'writer keeps writing on the new master', 10_000);
+  await waitUntil(() => writer.acks.length >= settled + 20, { timeoutMs: 10_000, intervalMs: 10, what: 'writer keeps writing on the new master' });
   await writer.stop();
   expect(writer.conn.closed).toBe(false);
   const [finalResp] = await direct(newMaster, ['GET', 'counter']);
-  const final = Number((finalResp as Resp).v);
+  const final = Number(plain(finalResp!));
   const history = checkIncrHistory(writer, splitAt, final);
   console.log(`INCR history (${how}): ${history.summary}`);
   expect(history.problems).toEqual([]);
   // Every error is one of the two honest ones, never a silent retry.
-  for (const f of writer.failures) expect(f.error).toMatch(/^ERR upstream (connection lost; command may or may not have run|.* unreachable)/);
+  for (const f of writer.failures) expect(f.error).toMatch(UPSTREAM_ERROR);
   // The ambassador saw exactly the INCRs the writer sent (each answered once, none resent).
   expect(await amb.metric('redis_ambassador_commands_total', { listener, cmd: 'incr' })).toBe(writer.sent);
   expect(await amb.metric('redis_ambassador_failovers_total', { listener })).toBe(1);

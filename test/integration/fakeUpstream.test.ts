@@ -5,12 +5,12 @@
  * every command matched to its reply, and garbage must cost only that connection.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { healthz, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { ambassadorFor } from '../support/ambassadorPresets.js';
 import { startFakeRedis, type FakeRedis } from '../support/fakeRedis.js';
-import { freePort } from '../support/freePort.js';
 import { unmatched } from '../support/metricsText.js';
 import { Cleanup } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
+import { openClient } from '../support/rawClient.js';
 import { cmd } from '../support/resp.js';
 
 const REPLIES: Record<string, string> = {
@@ -33,15 +33,14 @@ let port: number;
 
 beforeAll(async () => {
   fake = cleanup.add(await startFakeRedis((args) => REPLIES[args[1] ?? ''] ?? `-ERR fake does not know ${args[1]}\r\n`, { byteByByte: true }), (f) => f.close());
-  port = await freePort();
-  amb = cleanup.add(await startAmbassador({ env: { [`REDIS_PORT_${port}_TCP`]: fake.url }, waitPorts: [port] }), (a) => a.stop('SIGKILL'));
+  ({ amb, port } = await ambassadorFor(cleanup, fake.url));
 });
 afterAll(() => cleanup.run());
 
 describe('RESP3 replies from a scripted upstream, one byte per write', () => {
   it('reach the client byte for byte, each matched to its command', async () => {
     const names = ['attr', 'bloberr', 'errcode', 'verbatim', 'bignum', 'misc', 'pushfirst', 'nested'];
-    const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+    const c = await openClient(cleanup, port);
     await c.write(Buffer.concat(names.map((n) => cmd('ECHO', n))));
     const expected = names.map((n) => REPLIES[n]).join('');
     await c.waitForBytes((b) => b.length >= expected.length, 'all replies', 20_000);
@@ -56,15 +55,15 @@ describe('RESP3 replies from a scripted upstream, one byte per write', () => {
   });
 
   it('an upstream that sends garbage: that client gets what came before it and is closed; the process lives; side="upstream" counted', async () => {
-    const bystander = cleanup.add(await RawClient.connect(port), (x) => x.close());
+    const bystander = await openClient(cleanup, port);
     await bystander.write(cmd('ECHO', 'verbatim'));
     await bystander.waitForBytes((b) => b.length >= REPLIES.verbatim!.length, 'bystander reply');
-    const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+    const c = await openClient(cleanup, port);
     await c.write(cmd('ECHO', 'garbage'));
     await c.waitClosed(20_000);
     expect(c.text()).toBe('+fine\r\n');
     expect(await amb.metric('redis_ambassador_protocol_errors_total', { side: 'upstream' })).toBe(1);
-    expect((await fetch(`http://127.0.0.1:${amb.adminPort}/healthz`)).status).toBe(200);
+    expect(await healthz(amb)).toBe(200);
     // The other client is untouched.
     await bystander.write(cmd('ECHO', 'bignum'));
     await bystander.waitForBytes((b) => b.length >= REPLIES.verbatim!.length + REPLIES.bignum!.length, 'bystander second reply');

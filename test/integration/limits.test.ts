@@ -14,14 +14,14 @@
  * - AMBASSADOR_TCP_KEEPALIVE_MS: keepalive timers on both sides (seen with ss)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
-import { freePort } from '../support/freePort.js';
+import { healthz, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { ambassadorFor, type Proxy } from '../support/ambassadorPresets.js';
 import { baseline } from '../support/metricsText.js';
 import { Cleanup, run } from '../support/processes.js';
-import { exchangeUntilClose, RawClient } from '../support/rawClient.js';
-import { cmd, plain } from '../support/resp.js';
+import { call, exchangeUntilClose, openClient } from '../support/rawClient.js';
+import { waitBlockedClients } from '../support/redisInfo.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
-import { call, waitBlockedClients } from '../support/stack.js';
+import { cmd, plain } from '../support/resp.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
 const cleanup = new Cleanup();
@@ -34,20 +34,11 @@ let idleUpstream: RedisServer;
 /** Oracle: proto-max-bulk-len and timeout as the ambassador's, maxclients 5. */
 let oracle: RedisServer;
 let oracleClients: RedisServer;
-let limits: { amb: AmbassadorProcess; port: number };
-let clients: { amb: AmbassadorProcess; port: number };
-let idle: { amb: AmbassadorProcess; port: number };
-let pending: { amb: AmbassadorProcess; port: number };
-let keepalive: { amb: AmbassadorProcess; port: number };
-
-async function ambassador(env: Record<string, string>, to: RedisServer = upstream): Promise<{ amb: AmbassadorProcess; port: number }> {
-  const port = await freePort();
-  const amb = cleanup.add(
-    await startAmbassador({ env: { [`REDIS_PORT_${port}_TCP`]: to.url, AMBASSADOR_LOG_LEVEL: 'info', ...env }, waitPorts: [port] }),
-    (a) => a.stop('SIGKILL'),
-  );
-  return { amb, port };
-}
+let limits: Proxy;
+let clients: Proxy;
+let idle: Proxy;
+let pending: Proxy;
+let keepalive: Proxy;
 
 beforeAll(async () => {
   [upstream, idleUpstream, oracle, oracleClients] = await Promise.all([
@@ -56,18 +47,19 @@ beforeAll(async () => {
     startRedis(['--proto-max-bulk-len', String(MAX_BULK), '--timeout', '1']),
     startRedis(['--maxclients', '5']),
   ]);
-  for (const r of [upstream, idleUpstream, oracle, oracleClients]) cleanup.add(r, (x) => x.stop('SIGKILL'));
+  for (const r of [upstream, idleUpstream, oracle, oracleClients]) cleanup.track(r);
+  const env = (limit: Record<string, string>) => ({ env: { AMBASSADOR_LOG_LEVEL: 'info', ...limit } });
   [limits, clients, idle, pending, keepalive] = await Promise.all([
-    ambassador({
-      AMBASSADOR_MAX_BULK_LENGTH: String(MAX_BULK),
-      AMBASSADOR_MAX_MULTIBULK_LENGTH: '100',
-      AMBASSADOR_MAX_INLINE_LENGTH: '1024',
-    }),
-    ambassador({ AMBASSADOR_MAX_CLIENTS: '5' }),
+    ambassadorFor(
+      cleanup,
+      upstream.url,
+      env({ AMBASSADOR_MAX_BULK_LENGTH: String(MAX_BULK), AMBASSADOR_MAX_MULTIBULK_LENGTH: '100', AMBASSADOR_MAX_INLINE_LENGTH: '1024' }),
+    ),
+    ambassadorFor(cleanup, upstream.url, env({ AMBASSADOR_MAX_CLIENTS: '5' })),
     // Health checks far apart: their PINGs would be activity for a MONITOR client.
-    ambassador({ AMBASSADOR_IDLE_TIMEOUT_MS: String(IDLE_MS), AMBASSADOR_HEALTH_INTERVAL_MS: '600000' }, idleUpstream),
-    ambassador({ AMBASSADOR_MAX_PENDING_COMMANDS: '10' }),
-    ambassador({ AMBASSADOR_TCP_KEEPALIVE_MS: '7000' }),
+    ambassadorFor(cleanup, idleUpstream.url, env({ AMBASSADOR_IDLE_TIMEOUT_MS: String(IDLE_MS), AMBASSADOR_HEALTH_INTERVAL_MS: '600000' })),
+    ambassadorFor(cleanup, upstream.url, env({ AMBASSADOR_MAX_PENDING_COMMANDS: '10' })),
+    ambassadorFor(cleanup, upstream.url, env({ AMBASSADOR_TCP_KEEPALIVE_MS: '7000' })),
   ]);
 });
 afterAll(() => cleanup.run());
@@ -77,13 +69,9 @@ let crossings = 0;
 
 const show = (b: Buffer | string) => JSON.stringify(typeof b === 'string' ? b : b.toString('latin1'));
 
-async function connect(port: number): Promise<RawClient> {
-  return cleanup.add(await RawClient.connect(port), (c) => c.close());
-}
-
 /** A client that stays connected while the limit is crossed elsewhere, and must keep working. */
 async function bystander(port: number): Promise<{ check(tag: string): Promise<void> }> {
-  const c = await connect(port);
+  const c = await openClient(cleanup, port);
   let n = 0;
   return {
     async check(tag: string) {
@@ -99,7 +87,7 @@ async function bystander(port: number): Promise<{ check(tag: string): Promise<vo
 
 async function alive(amb: AmbassadorProcess): Promise<void> {
   expect(amb.process.exitCode).toBeNull();
-  expect((await fetch(`http://127.0.0.1:${amb.adminPort}/healthz`)).status).toBe(200);
+  expect(await healthz(amb)).toBe(200);
 }
 
 describe('bulk, multibulk and inline limits: the exact error redis-server gives, other clients unaffected', () => {
@@ -119,7 +107,7 @@ describe('bulk, multibulk and inline limits: the exact error redis-server gives,
     const by = await bystander(limits.port);
     const value = Buffer.alloc(MAX_BULK, 0x61);
     for (const port of [oracle.port, limits.port]) {
-      const c = await connect(port);
+      const c = await openClient(cleanup, port);
       await c.write(cmd('SET', 'lim:max', value));
       expect((await c.waitForReplies(1)).map(plain)).toEqual(['OK']);
       c.close();
@@ -128,7 +116,7 @@ describe('bulk, multibulk and inline limits: the exact error redis-server gives,
     // 3 MB written straight into the upstream, read through the ambassador.
     const big = Buffer.alloc(3 * 1024 * 1024, 0x62);
     expect(await call(upstream.port, 'SET', 'lim:big', big)).toBe('OK');
-    const c = await connect(limits.port);
+    const c = await openClient(cleanup, limits.port);
     await c.write(cmd('GET', 'lim:big'));
     const [reply] = await c.waitForReplies(1, 20_000);
     expect(reply!.type).toBe('bulk');
@@ -143,7 +131,7 @@ describe('bulk, multibulk and inline limits: the exact error redis-server gives,
     expect(show(via)).toBe(show(direct));
     crossings++;
     await by.check('mbulk');
-    const c = await connect(limits.port);
+    const c = await openClient(cleanup, limits.port);
     const values = Array.from({ length: 98 }, (_, i) => `v${i}`);
     await c.write(Buffer.concat([cmd('DEL', 'lim:list'), cmd('RPUSH', 'lim:list', ...values)]));
     expect((await c.waitForReplies(2)).map(plain)).toEqual([expect.any(Number), 98]);
@@ -166,7 +154,7 @@ describe('bulk, multibulk and inline limits: the exact error redis-server gives,
       await by.check('inline');
     }
     // Under the limit, inline commands work.
-    const c = await connect(limits.port);
+    const c = await openClient(cleanup, limits.port);
     await c.write(`ECHO ${'x'.repeat(1000)}\r\n`);
     expect((await c.waitForReplies(1)).map(plain)).toEqual(['x'.repeat(1000)]);
     await alive(limits.amb);
@@ -181,19 +169,19 @@ describe('bulk, multibulk and inline limits: the exact error redis-server gives,
 describe('AMBASSADOR_MAX_CLIENTS=5', () => {
   it('the 6th client gets exactly what redis-server --maxclients 5 sends, then is closed; the refused counter is 1; the 5 keep working', async () => {
     // What redis-server does.
-    const redisFive = await Promise.all(Array.from({ length: 5 }, () => connect(oracleClients.port)));
+    const redisFive = await Promise.all(Array.from({ length: 5 }, () => openClient(cleanup, oracleClients.port)));
     for (const c of redisFive) await c.write(cmd('PING'));
     for (const c of redisFive) await c.waitForReplies(1);
-    const redisSixth = await connect(oracleClients.port);
+    const redisSixth = await openClient(cleanup, oracleClients.port);
     await redisSixth.waitClosed();
     expect(redisSixth.text()).toBe('-ERR max number of clients reached\r\n');
 
     const since = await baseline(() => clients.amb.metrics()); // the fixture's own port probe was a connection too
-    const five = await Promise.all(Array.from({ length: 5 }, () => connect(clients.port)));
+    const five = await Promise.all(Array.from({ length: 5 }, () => openClient(cleanup, clients.port)));
     for (const c of five) await c.write(cmd('PING'));
     for (const c of five) expect((await c.waitForReplies(1)).map(plain)).toEqual(['PONG']);
     expect(await clients.amb.metric('redis_ambassador_client_connections')).toBe(5);
-    const sixth = await connect(clients.port);
+    const sixth = await openClient(cleanup, clients.port);
     await sixth.write(cmd('PING')).catch(() => {});
     await sixth.waitClosed();
     expect(show(sixth.received())).toBe(show(redisSixth.received()));
@@ -205,7 +193,7 @@ describe('AMBASSADOR_MAX_CLIENTS=5', () => {
     // A place freed is a place taken again.
     five[0]!.close();
     await waitUntil(async () => (await clients.amb.metric('redis_ambassador_client_connections')) === 4, { what: '4 clients' });
-    const again = await connect(clients.port);
+    const again = await openClient(cleanup, clients.port);
     await again.write(cmd('PING'));
     expect((await again.waitForReplies(1)).map(plain)).toEqual(['PONG']);
     expect(await clients.amb.metric('redis_ambassador_client_connections_refused_total')).toBe(1);
@@ -216,13 +204,13 @@ describe('AMBASSADOR_MAX_CLIENTS=5', () => {
 describe(`AMBASSADOR_IDLE_TIMEOUT_MS=${IDLE_MS}`, () => {
   it('an idle client is closed without a word (as redis-server does); a subscriber and a client in BLPOP are not', async () => {
     const t0 = Date.now();
-    const idler = await connect(idle.port);
+    const idler = await openClient(cleanup, idle.port);
     await idler.write(cmd('PING'));
     await idler.waitForReplies(1);
-    const sub = await connect(idle.port);
+    const sub = await openClient(cleanup, idle.port);
     await sub.write(cmd('SUBSCRIBE', 'idle:ch'));
     await sub.waitForReplies(1);
-    const blocked = await connect(idle.port);
+    const blocked = await openClient(cleanup, idle.port);
     await blocked.write(cmd('BLPOP', 'idle:list', '0'));
     await waitBlockedClients(idleUpstream.port, 1);
 
@@ -243,7 +231,7 @@ describe(`AMBASSADOR_IDLE_TIMEOUT_MS=${IDLE_MS}`, () => {
   });
 
   it('a client that unsubscribes becomes idle and is closed', async () => {
-    const sub = await connect(idle.port);
+    const sub = await openClient(cleanup, idle.port);
     await sub.write(cmd('SUBSCRIBE', 'idle:ch2'));
     await sub.waitForReplies(1);
     await sleep(2 * IDLE_MS);
@@ -256,10 +244,10 @@ describe(`AMBASSADOR_IDLE_TIMEOUT_MS=${IDLE_MS}`, () => {
   it('a MONITOR client is not idle, as in redis-server (which exempts monitors from timeout)', async () => {
     /** A plain client and a MONITOR client, both silent; returns whether MONITOR is still open after the plain one was closed and a while more. */
     const monitorSurvives = async (port: number, extraMs: number): Promise<boolean> => {
-      const mon = await connect(port);
+      const mon = await openClient(cleanup, port);
       await mon.write(cmd('MONITOR'));
       await mon.waitForReplies(1);
-      const idler = await connect(port);
+      const idler = await openClient(cleanup, port);
       await idler.waitClosed(15_000);
       await sleep(extraMs);
       return !mon.closed;
@@ -276,7 +264,7 @@ describe('AMBASSADOR_MAX_PENDING_COMMANDS=10', () => {
     const N = 50_000;
     const bytesIn = await baseline(() => pending.amb.metrics());
     const by = await bystander(pending.port);
-    const c = await connect(pending.port);
+    const c = await openClient(cleanup, pending.port);
     const pipeline = Buffer.concat([cmd('BLPOP', 'pend:list', '0'), Buffer.concat(Array.from({ length: N }, () => cmd('PING')))]);
     void c.write(pipeline).catch(() => {});
     await waitBlockedClients(upstream.port, 1);
@@ -307,7 +295,7 @@ describe('AMBASSADOR_MAX_PENDING_COMMANDS=10', () => {
 
 describe('AMBASSADOR_TCP_KEEPALIVE_MS=7000', () => {
   it('client and upstream sockets of a session carry a keepalive timer', async () => {
-    const c = await connect(keepalive.port);
+    const c = await openClient(cleanup, keepalive.port);
     await c.write(cmd('PING'));
     await c.waitForReplies(1);
     const out = (await run('ss', ['-tnoH', 'state', 'established'])).stdout;

@@ -9,16 +9,16 @@
  * behind. The redis-server has the commands that could hurt the good clients renamed away
  * (FLUSHALL, CONFIG, CLIENT, REPLICAOF, …), so whatever a mutation produces only touches fz: keys.
  */
-import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
-import { freePort } from '../support/freePort.js';
-import { Cleanup, run } from '../support/processes.js';
-import { cmd, parseFrames, plain } from '../support/resp.js';
+import { healthz, isReady, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { ambassadorFor } from '../support/ambassadorPresets.js';
+import { Cleanup, fdCount, run } from '../support/processes.js';
+import { SeededRandom as Rng } from '../support/pseudoRandom.js';
+import { call, openClient, RawClient } from '../support/rawClient.js';
+import { waitBlockedClients } from '../support/redisInfo.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
-import { call, waitBlockedClients } from '../support/stack.js';
-import { RawClient } from '../support/rawClient.js';
+import { cmd, plain } from '../support/resp.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
 const FUZZ_CLIENTS = 20;
@@ -42,16 +42,10 @@ interface Target {
 }
 const targets: Target[] = [];
 
-const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
-
 beforeAll(async () => {
-  redis = cleanup.add(await startRedis(DANGEROUS.flatMap((c) => ['--rename-command', c, ''])), (r) => r.stop('SIGKILL'));
+  redis = cleanup.track(await startRedis(DANGEROUS.flatMap((c) => ['--rename-command', c, ''])));
   const make = async (name: string, env: Record<string, string>): Promise<Target> => {
-    const port = await freePort();
-    const amb = cleanup.add(
-      await startAmbassador({ env: { [`REDIS_PORT_${port}_TCP`]: redis.url, AMBASSADOR_LOG_LEVEL: 'warn', ...env }, waitPorts: [port] }),
-      (a) => a.stop('SIGKILL'),
-    );
+    const { amb, port } = await ambassadorFor(cleanup, redis.url, { env: { AMBASSADOR_LOG_LEVEL: 'warn', ...env } });
     const t: Target = { name, amb, port, crashes: 0, fdBaseline: 0 };
     amb.process.once('exit', () => t.crashes++);
     return t;
@@ -59,39 +53,13 @@ beforeAll(async () => {
   targets.push(...(await Promise.all([make('plain', {}), make('policy', { AMBASSADOR_DENY_COMMANDS: DANGEROUS.join(',') })])));
   // Baseline once the health check connection is up.
   for (const t of targets) {
-    await waitUntil(async () => (await fetch(`http://127.0.0.1:${t.amb.adminPort}/readyz`)).status === 200, { what: 'ready' });
+    await waitUntil(() => isReady(t.amb), { what: 'ready' });
     t.fdBaseline = fdCount(t.amb.process.pid!);
   }
 });
 afterAll(() => cleanup.run());
 
-// --- a small seeded PRNG, so a failing run can be repeated with FUZZ_SEED ----------------------
-
-class Rng {
-  constructor(private s: number) {
-    if (this.s === 0) this.s = 1;
-  }
-  next(): number {
-    // xorshift32
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s / 2 ** 32;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) b[i] = this.int(256);
-    return b;
-  }
-}
+// The seeded PRNG (SeededRandom) lets a failing run be repeated with FUZZ_SEED.
 
 function validCommand(r: Rng): Buffer {
   const k = `fz:${r.int(50)}`;
@@ -210,14 +178,8 @@ interface GoodStats {
 async function goodClient(port: number, tag: string, stop: () => boolean, stats: GoodStats): Promise<void> {
   let n = 0;
   while (!stop()) {
-    const s = net.connect(port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
-    let closed = false;
-    s.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
-    s.on('error', () => {});
-    s.on('close', () => (closed = true));
-    await new Promise((resolve) => s.once('connect', resolve));
-    while (!stop() && !closed) {
+    const c = await RawClient.connect(port);
+    while (!stop() && !c.closed) {
       const batch = 1 + (n % 10);
       const expected: unknown[] = [];
       const out: Buffer[] = [];
@@ -227,23 +189,23 @@ async function goodClient(port: number, tag: string, stop: () => boolean, stats:
         out.push(cmd('SET', key, value), cmd('GET', key));
         expected.push('OK', value);
       }
-      buf = Buffer.alloc(0);
-      s.write(Buffer.concat(out));
+      c.frames.length = 0;
+      void c.write(Buffer.concat(out));
       try {
-        await waitUntil(() => closed || parseFrames(buf).values.length >= expected.length, { timeoutMs: 10_000, intervalMs: 2 });
+        await waitUntil(() => c.closed || c.frames.length >= expected.length, { timeoutMs: 10_000, intervalMs: 2 });
       } catch {
         stats.wrong.push(`no reply within 10 s (${tag})`);
         break;
       }
-      if (closed) {
+      if (c.closed) {
         stats.wrong.push(`connection closed by the ambassador (${tag})`);
         break;
       }
-      const got = parseFrames(buf).values.map(plain);
+      const got = c.frames.map((f) => plain(f.r));
       if (JSON.stringify(got) !== JSON.stringify(expected)) stats.wrong.push(`${tag}: expected ${JSON.stringify(expected).slice(0, 200)} got ${JSON.stringify(got).slice(0, 200)}`);
       stats.ops += expected.length;
     }
-    s.destroy();
+    c.close();
   }
 }
 
@@ -258,9 +220,7 @@ describe('live fuzz', () => {
     const health = (async () => {
       while (fuzzing) {
         for (const t of targets) {
-          const ok = await fetch(`http://127.0.0.1:${t.amb.adminPort}/healthz`, { signal: AbortSignal.timeout(5000) })
-            .then((res) => res.status === 200)
-            .catch(() => false);
+          const ok = (await healthz(t.amb)) === 200;
           if (!ok) healthFailures++;
         }
         await sleep(200);
@@ -283,7 +243,7 @@ describe('live fuzz', () => {
     expect(healthFailures).toBe(0);
     for (const t of targets) {
       expect(t.amb.process.exitCode, t.name).toBeNull();
-      expect((await fetch(`http://127.0.0.1:${t.amb.adminPort}/healthz`)).status).toBe(200);
+      expect(await healthz(t.amb)).toBe(200);
       // The fuzz reached the scanners: bad input was refused somewhere.
       expect(await t.amb.metric('redis_ambassador_protocol_errors_total', { side: 'client' })).toBeGreaterThan(0);
     }
@@ -327,7 +287,7 @@ describe('live fuzz', () => {
 describe('what this fuzz found, pinned down', () => {
   /** Everything a connection receives until it is closed or `ms` passed, and whether it was closed. */
   async function collect(port: number, data: Buffer, ms: number): Promise<{ text: string; closed: boolean }> {
-    const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+    const c = await openClient(cleanup, port);
     await c.write(data).catch(() => {});
     await waitUntil(() => c.closed, { timeoutMs: ms }).catch(() => {});
     c.close();
@@ -344,14 +304,10 @@ describe('what this fuzz found, pinned down', () => {
 
   it('a client that hangs up after a protocol error while an earlier command of its own is still blocked: its session ends (no CLOSE-WAIT left behind)', async () => {
     // A fresh ambassador, so that nothing the fuzz left behind counts.
-    const port = await freePort();
-    const amb = cleanup.add(await startAmbassador({ env: { [`REDIS_PORT_${port}_TCP`]: redis.url, AMBASSADOR_LOG_LEVEL: 'warn' }, waitPorts: [port] }), (a) =>
-      a.stop('SIGKILL'),
-    );
-    const t = { amb, port };
+    const t = await ambassadorFor(cleanup, redis.url, { env: { AMBASSADOR_LOG_LEVEL: 'warn' } });
     await waitUntil(async () => (await t.amb.metric('redis_ambassador_client_connections')) === 0, { what: 'the port probe gone' });
     const before = 0;
-    const c = cleanup.add(await RawClient.connect(t.port), (x) => x.close());
+    const c = await openClient(cleanup, t.port);
     await c.write(Buffer.concat([cmd('BLPOP', 'fz:never', '0'), Buffer.from('*1\r\n$-5\r\n')]));
     await waitBlockedClients(redis.port, 1);
     c.close();

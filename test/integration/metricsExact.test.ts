@@ -4,13 +4,12 @@
  * classification; the bounded `cmd` label; histogram placement; bytes and connection counts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ambassadorFor, startStack, type Stack } from '../support/ambassadorPresets.js';
 import { baseline, perCommand, samples } from '../support/metricsText.js';
-import { startAmbassador } from '../support/ambassadorProcess.js';
-import { freePort } from '../support/freePort.js';
 import { Cleanup, run } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
+import { call, openClient } from '../support/rawClient.js';
+import { commandStats } from '../support/redisInfo.js';
 import { cmd, plain } from '../support/resp.js';
-import { call, startStack, type Stack } from '../support/stack.js';
 import { waitUntil } from '../support/wait.js';
 
 const cleanup = new Cleanup();
@@ -23,14 +22,7 @@ afterAll(() => cleanup.run());
 
 /** calls per command from redis-server's INFO commandstats ("config|get" style names). */
 async function commandstats(): Promise<Record<string, number>> {
-  const info = String(await call(stack.redis.port, 'INFO', 'commandstats'));
-  const out: Record<string, number> = {};
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
-  return out;
-}
-
-async function raw(): Promise<RawClient> {
-  return cleanup.add(await RawClient.connect(stack.port), (c) => c.close());
+  return Object.fromEntries(Object.entries(await commandStats(stack.redis.port)).map(([c, s]) => [c, s.calls!]));
 }
 
 describe('exact counts', () => {
@@ -70,12 +62,12 @@ describe('exact counts', () => {
 
   it('pub/sub traffic: 1000 pipelined PUBLISHes to 3 subscribers are 1000 commands and 3000 messages', async () => {
     const delta = await baseline(stack.amb.metrics);
-    const subs = [await raw(), await raw(), await raw()];
+    const subs = [await openClient(cleanup, stack.port), await openClient(cleanup, stack.port), await openClient(cleanup, stack.port)];
     for (const s of subs) {
       await s.write(cmd('SUBSCRIBE', 'exact-ch'));
       await s.waitForReplies(1);
     }
-    const pub = await raw();
+    const pub = await openClient(cleanup, stack.port);
     await pub.write(Buffer.concat(Array.from({ length: 1000 }, (_, i) => cmd('PUBLISH', 'exact-ch', `m${i}`))));
     const replies = await pub.waitForReplies(1000);
     expect(replies.every((v) => plain(v) === 3)).toBe(true);
@@ -91,7 +83,7 @@ describe('exact counts', () => {
 describe('errors and the cmd label', () => {
   it('WRONGTYPE, unknown command (cmd="unknown", error="ERR"), arity ERR and NOSCRIPT are classified by command and code', async () => {
     const delta = await baseline(stack.amb.metrics);
-    const c = await raw();
+    const c = await openClient(cleanup, stack.port);
     await c.write(
       Buffer.concat([
         cmd('RPUSH', 'err:l', 'a'),
@@ -119,7 +111,7 @@ describe('errors and the cmd label', () => {
 
   it('random command names all count as cmd="unknown"; no new label values appear', async () => {
     const delta = await baseline(stack.amb.metrics);
-    const c = await raw();
+    const c = await openClient(cleanup, stack.port);
     const names = Array.from({ length: 200 }, (_, i) => `rnd${i}x${Math.random().toString(36).slice(2, 8)}`);
     await c.write(Buffer.concat(names.map((n) => cmd(n, 'arg'))));
     await c.waitForReplies(200);
@@ -133,7 +125,7 @@ describe('errors and the cmd label', () => {
 
   it('subcommands are labelled "command|subcommand" (config|get, client|setname)', async () => {
     const delta = await baseline(stack.amb.metrics);
-    const c = await raw();
+    const c = await openClient(cleanup, stack.port);
     await c.write(Buffer.concat([cmd('CONFIG', 'GET', 'maxmemory'), cmd('CLIENT', 'SETNAME', 'x'), cmd('client', 'getname')]));
     await c.waitForReplies(3);
     expect(await delta('redis_ambassador_commands_total', { cmd: 'config|get' })).toBe(1);
@@ -157,7 +149,7 @@ describe('histograms', () => {
 
   it('a 300 ms command lands above the 0.25 s bucket; a blocking one only in the blocking histogram', async () => {
     const delta = await baseline(stack.amb.metrics);
-    const c = await raw();
+    const c = await openClient(cleanup, stack.port);
     await c.write(cmd('DEBUG', 'SLEEP', '0.3'));
     expect(plain((await c.waitForReplies(1))[0]!)).toBe('OK');
     await c.write(cmd('BLPOP', 'hist:none', '0.3'));
@@ -178,7 +170,7 @@ describe('histograms', () => {
 describe('connection and byte counters', () => {
   it('bytes_total in/out equal the bytes the client sent and received', async () => {
     const delta = await baseline(stack.amb.metrics);
-    const c = await raw();
+    const c = await openClient(cleanup, stack.port);
     const sent = Buffer.concat([cmd('SET', 'bytes:k', 'x'.repeat(10_000)), cmd('GET', 'bytes:k'), Buffer.from('PING\r\n')]);
     await c.write(sent);
     await c.waitForReplies(3);
@@ -190,7 +182,7 @@ describe('connection and byte counters', () => {
 
   it('client_connections follows open connections; client_connections_total counts them', async () => {
     const delta = await baseline(stack.amb.metrics);
-    const clients = [await raw(), await raw(), await raw()];
+    const clients = [await openClient(cleanup, stack.port), await openClient(cleanup, stack.port), await openClient(cleanup, stack.port)];
     for (const c of clients) {
       await c.write(cmd('PING'));
       await c.waitForReplies(1);
@@ -205,12 +197,8 @@ describe('connection and byte counters', () => {
 
 describe('AMBASSADOR_METRICS=off', () => {
   it('proxies as before but counts no commands; connections are still counted', async () => {
-    const port = await freePort();
-    const amb = cleanup.add(
-      await startAmbassador({ env: { [`REDIS_PORT_${port}_TCP`]: stack.redis.url, AMBASSADOR_METRICS: 'off' }, waitPorts: [port] }),
-      (a) => a.stop('SIGKILL'),
-    );
-    const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+    const { amb, port } = await ambassadorFor(cleanup, stack.redis.url, { env: { AMBASSADOR_METRICS: 'off' } });
+    const c = await openClient(cleanup, port);
     await c.write(Buffer.concat([cmd('SET', 'off:k', 'v'), cmd('GET', 'off:k'), cmd('NOSUCHCOMMAND')]));
     expect((await c.waitForReplies(3)).map(plain).slice(0, 2)).toEqual(['OK', 'v']);
     expect(await amb.metric('redis_ambassador_commands_total')).toBe(0);

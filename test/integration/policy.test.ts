@@ -9,65 +9,46 @@
  * Configuration mistakes stop the start with exit code 2.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
-import { freePort } from '../support/freePort.js';
+import { healthz, runCli } from '../support/ambassadorProcess.js';
+import { ambassadorFor, type Proxy } from '../support/ambassadorPresets.js';
 import { baseline } from '../support/metricsText.js';
-import { Cleanup, runCli } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
-import { cmd, plain } from '../support/resp.js';
+import { Cleanup } from '../support/processes.js';
+import { call, exchange as exchangeWith, openClient } from '../support/rawClient.js';
+import { commandStats, waitBlockedClients } from '../support/redisInfo.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
-import { call, waitBlockedClients } from '../support/stack.js';
+import { cmd, plain } from '../support/resp.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
 const cleanup = new Cleanup();
 let redis: RedisServer;
 /** redis-server whose default user may run everything but FLUSHALL: what Redis itself does with a refusal. */
 let aclRedis: RedisServer;
-let deny: { amb: AmbassadorProcess; port: number };
-let allow: { amb: AmbassadorProcess; port: number };
+let deny: Proxy;
+let allow: Proxy;
 
 const DENY_FLUSHALL = "-NOPERM this ambassador does not allow the 'flushall' command (AMBASSADOR_DENY_COMMANDS)\r\n";
 const EXECABORT = '-EXECABORT Transaction discarded because of previous errors.\r\n';
 
-async function ambassador(env: Record<string, string>): Promise<{ amb: AmbassadorProcess; port: number }> {
-  const port = await freePort();
-  const amb = cleanup.add(
-    await startAmbassador({ env: { [`REDIS_PORT_${port}_TCP`]: redis.url, AMBASSADOR_LOG_LEVEL: 'info', ...env }, waitPorts: [port] }),
-    (a) => a.stop('SIGKILL'),
-  );
-  return { amb, port };
-}
-
 beforeAll(async () => {
   [redis, aclRedis] = await Promise.all([startRedis(), startRedis(['--user', 'default', 'on', 'nopass', '~*', '&*', '+@all', '-flushall'])]);
-  cleanup.add(redis, (r) => r.stop('SIGKILL'));
-  cleanup.add(aclRedis, (r) => r.stop('SIGKILL'));
+  cleanup.track(redis);
+  cleanup.track(aclRedis);
   [deny, allow] = await Promise.all([
-    ambassador({ AMBASSADOR_DENY_COMMANDS: 'FLUSHALL,CONFIG' }),
-    ambassador({ AMBASSADOR_ALLOW_COMMANDS: 'GET,SET,CONFIG|GET' }),
+    ambassadorFor(cleanup, redis.url, { env: { AMBASSADOR_LOG_LEVEL: 'info', AMBASSADOR_DENY_COMMANDS: 'FLUSHALL,CONFIG' } }),
+    ambassadorFor(cleanup, redis.url, { env: { AMBASSADOR_LOG_LEVEL: 'info', AMBASSADOR_ALLOW_COMMANDS: 'GET,SET,CONFIG|GET' } }),
   ]);
 });
 afterAll(() => cleanup.run());
 
-async function connect(port: number): Promise<RawClient> {
-  return cleanup.add(await RawClient.connect(port), (c) => c.close());
-}
-
 /** Writes `data` in one write and returns exactly the bytes of the first `n` replies. */
 async function exchange(port: number, data: Buffer | string, n: number, timeoutMs = 10_000): Promise<string> {
-  const c = await connect(port);
-  await c.write(data);
-  await c.waitForReplies(n, timeoutMs);
-  await sleep(30); // nothing extra may follow
-  c.close();
-  return c.text();
+  return (await exchangeWith(port, data, n, { timeoutMs, quietMs: 30 })).text(); // nothing extra may follow
 }
 
 /** How often redis-server executed (or refused, in `rejected_calls`) a command, from INFO commandstats. */
 async function upstreamCalls(label: string): Promise<number> {
-  const info = String(await call(redis.port, 'INFO', 'commandstats'));
-  const m = new RegExp(`^cmdstat_${label}:calls=(\\d+),.*?rejected_calls=(\\d+)`, 'm').exec(info);
-  return m ? Number(m[1]) + Number(m[2]) : 0;
+  const s = (await commandStats(redis.port))[label];
+  return s ? s.calls! + s.rejected_calls! : 0;
 }
 
 describe('AMBASSADOR_DENY_COMMANDS=FLUSHALL,CONFIG', () => {
@@ -87,14 +68,14 @@ describe('AMBASSADOR_DENY_COMMANDS=FLUSHALL,CONFIG', () => {
 
   it('CONFIG covers its subcommands: CONFIG GET and CONFIG SET refused, labelled by subcommand', async () => {
     const since = await baseline(() => deny.amb.metrics());
-    const before = await upstreamCalls('config\\|get');
+    const before = await upstreamCalls('config|get');
     const got = await exchange(deny.port, Buffer.concat([cmd('CONFIG', 'GET', 'maxclients'), cmd('CONFIG', 'SET', 'maxmemory', '1mb')]), 2);
     expect(got).toBe(
       "-NOPERM this ambassador does not allow the 'config|get' command (AMBASSADOR_DENY_COMMANDS)\r\n" +
         "-NOPERM this ambassador does not allow the 'config|set' command (AMBASSADOR_DENY_COMMANDS)\r\n",
     );
     expect(await call(redis.port, 'CONFIG', 'GET', 'maxmemory')).toEqual(['maxmemory', '0']);
-    expect(await upstreamCalls('config\\|get')).toBe(before + 1); // only our own check just now
+    expect(await upstreamCalls('config|get')).toBe(before + 1); // only our own check just now
     expect(await since('redis_ambassador_commands_rejected_total', { cmd: 'config|get', reason: 'policy' })).toBe(1);
     expect(await since('redis_ambassador_commands_rejected_total', { cmd: 'config|set', reason: 'policy' })).toBe(1);
   });
@@ -147,7 +128,7 @@ describe('AMBASSADOR_DENY_COMMANDS=FLUSHALL,CONFIG', () => {
   });
 
   it('a refusal behind a blocked BLPOP waits for the BLPOP reply: answers stay in order', async () => {
-    const c = await connect(deny.port);
+    const c = await openClient(cleanup, deny.port);
     await c.write(Buffer.concat([cmd('BLPOP', 'pol:list', '0'), cmd('FLUSHALL'), cmd('PING')]));
     await waitBlockedClients(redis.port, 1);
     await sleep(100);
@@ -159,7 +140,7 @@ describe('AMBASSADOR_DENY_COMMANDS=FLUSHALL,CONFIG', () => {
   });
 
   it('inline commands (telnet) are judged too, also when split over writes', async () => {
-    const c = await connect(deny.port);
+    const c = await openClient(cleanup, deny.port);
     await c.write('FLUSHALL\r\n');
     await c.waitForReplies(1);
     await c.write('FLUSH');
@@ -182,17 +163,13 @@ describe('AMBASSADOR_DENY_COMMANDS=FLUSHALL,CONFIG', () => {
 
   it('the process is up and, with every client of this block gone, no session is left', async () => {
     expect(deny.amb.process.exitCode).toBeNull();
-    expect((await fetch(`http://127.0.0.1:${deny.amb.adminPort}/healthz`)).status).toBe(200);
+    expect(await healthz(deny.amb)).toBe(200);
     await waitUntil(async () => (await deny.amb.metric('redis_ambassador_client_connections')) === 0, { what: 'no sessions left' });
   });
 });
 
 async function exchangeReplies(port: number, data: Buffer, n: number) {
-  const c = await connect(port);
-  await c.write(data);
-  const r = await c.waitForReplies(n, 20_000);
-  c.close();
-  return r;
+  return (await exchangeWith(port, data, n, { timeoutMs: 20_000 })).replies();
 }
 
 describe('AMBASSADOR_ALLOW_COMMANDS=GET,SET,CONFIG|GET', () => {
@@ -224,7 +201,7 @@ describe('AMBASSADOR_ALLOW_COMMANDS=GET,SET,CONFIG|GET', () => {
   });
 
   it('CONFIG GET / CONFIG SET split between the name and the subcommand: judged by the subcommand all the same', async () => {
-    const c = await connect(allow.port);
+    const c = await openClient(cleanup, allow.port);
     await c.write('*3\r\n$6\r\nCONFIG\r\n');
     await sleep(50);
     await c.write('$3\r\nGET\r\n$10\r\nmaxclients\r\n');
@@ -266,8 +243,8 @@ describe('a refused command with subcommands and a large argument (over the 1 MB
   for (const which of ['deny', 'allow'] as const) {
     it(`${which}-list: -NOPERM, and none of its bytes reach redis-server`, async () => {
       const { port } = which === 'deny' ? deny : allow;
-      const before = await upstreamCalls('config\\|set');
-      const c = await connect(port);
+      const before = await upstreamCalls('config|set');
+      const c = await openClient(cleanup, port);
       const frame = cmd('CONFIG', 'SET', 'maxmemory', Buffer.alloc(3 * 1024 * 1024, 0x31));
       for (let i = 0; i < frame.length; i += 256 * 1024) await c.write(frame.subarray(i, i + 256 * 1024));
       // GET is allowed by both lists: its reply shows the connection goes on, in order.
@@ -275,7 +252,7 @@ describe('a refused command with subcommands and a large argument (over the 1 MB
       await c.waitForReplies(2, 20_000);
       const source = which === 'deny' ? 'AMBASSADOR_DENY_COMMANDS' : 'AMBASSADOR_ALLOW_COMMANDS';
       expect(c.text().slice(0, 200)).toBe(`-NOPERM this ambassador does not allow the 'config|set' command (${source})\r\n$-1\r\n`);
-      expect(await upstreamCalls('config\\|set')).toBe(before);
+      expect(await upstreamCalls('config|set')).toBe(before);
       expect(await call(redis.port, 'CONFIG', 'GET', 'maxmemory')).toEqual(['maxmemory', '0']);
     });
   }

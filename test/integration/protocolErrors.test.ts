@@ -4,11 +4,12 @@
  * the bad bytes are answered first; other clients never notice; the process stays up.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { healthz } from '../support/ambassadorProcess.js';
+import { startStack, type Stack } from '../support/ambassadorPresets.js';
 import { baseline } from '../support/metricsText.js';
 import { Cleanup } from '../support/processes.js';
-import { exchangeUntilClose, RawClient } from '../support/rawClient.js';
+import { exchangeUntilClose, openClient } from '../support/rawClient.js';
 import { cmd, plain } from '../support/resp.js';
-import { startStack, type Stack } from '../support/stack.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
 const cleanup = new Cleanup();
@@ -21,10 +22,6 @@ afterAll(() => cleanup.run());
 
 const show = (b: Buffer) => JSON.stringify(b.toString('latin1'));
 
-async function healthz(): Promise<number> {
-  return (await fetch(`http://127.0.0.1:${stack.amb.adminPort}/healthz`)).status;
-}
-
 /** Sends the same bytes to redis-server directly and through the ambassador; both until closed. */
 async function both(data: Buffer | string, timeoutMs = 10_000): Promise<{ direct: Buffer; via: Buffer }> {
   const [direct, via] = await Promise.all([exchangeUntilClose(stack.redis.port, data, timeoutMs), exchangeUntilClose(stack.port, data, timeoutMs)]);
@@ -33,7 +30,7 @@ async function both(data: Buffer | string, timeoutMs = 10_000): Promise<{ direct
 
 describe('inline commands', () => {
   it('PING and ECHO hello as telnet sends them are answered as by redis-server', async () => {
-    const c = cleanup.add(await RawClient.connect(stack.port), (x) => x.close());
+    const c = await openClient(cleanup, stack.port);
     await c.write('PING\r\nECHO hello\r\nSET inl "a b"\r\nGET inl\n');
     await c.waitForReplies(4);
     expect(c.text()).toBe('+PONG\r\n$5\r\nhello\r\n+OK\r\n$3\r\na b\r\n');
@@ -69,7 +66,7 @@ describe('garbage: same error bytes as redis-server, then closed', () => {
   it('the bad bytes split over several writes, after a command split the same way', async () => {
     const parts = ['*1\r\n$4\r\nPI', 'NG\r\n*2\r\n$3\r\nGE', 'T\r\n', '+x\r\n'];
     const run = async (port: number) => {
-      const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+      const c = await openClient(cleanup, port);
       for (const p of parts) {
         await c.write(p);
         await sleep(20);
@@ -84,7 +81,7 @@ describe('garbage: same error bytes as redis-server, then closed', () => {
 
   it('other clients connected at the same time keep working, the process stays up, side="client" errors are counted', async () => {
     const delta = await baseline(stack.amb.metrics);
-    const bystander = cleanup.add(await RawClient.connect(stack.port), (x) => x.close());
+    const bystander = await openClient(cleanup, stack.port);
     await bystander.write(Buffer.concat([cmd('MULTI'), cmd('SET', 'by:k', '1')]));
     await bystander.waitForReplies(2);
     const garbage = ['*abc\r\n', '*1\r\n+x\r\n', '*1\r\n$-5\r\n', '*1\r\n$600000000\r\n'];
@@ -94,13 +91,13 @@ describe('garbage: same error bytes as redis-server, then closed', () => {
     const r = (await bystander.waitForReplies(5)).map(plain);
     expect(r).toEqual(['OK', 'QUEUED', 'QUEUED', ['OK', 2], 'PONG']);
     expect(bystander.closed).toBe(false);
-    expect(await healthz()).toBe(200);
+    expect(await healthz(stack.amb)).toBe(200);
     expect(stack.amb.process.exitCode).toBeNull();
     expect(await delta('redis_ambassador_protocol_errors_total', { side: 'client' })).toBe(garbage.length);
     expect(await delta('redis_ambassador_protocol_errors_total', { side: 'upstream' })).toBe(0);
     // New clients are served too.
     expect(plain((await (async () => {
-      const c = cleanup.add(await RawClient.connect(stack.port), (x) => x.close());
+      const c = await openClient(cleanup, stack.port);
       await c.write(cmd('ECHO', 'still here'));
       return (await c.waitForReplies(1))[0]!;
     })()))).toBe('still here');
@@ -115,14 +112,14 @@ describe('large but legal input is not refused', () => {
     const data = Buffer.concat([head, body, cmd('LLEN', 'big:arg'), cmd('DEL', 'big:arg'), cmd('QUIT')]);
     const direct = await exchangeUntilClose(stack.redis.port, data, 30_000);
     expect(direct.toString('latin1')).toBe(`:${n}\r\n:${n}\r\n:1\r\n+OK\r\n`);
-    const c = cleanup.add(await RawClient.connect(stack.port), (x) => x.close());
+    const c = await openClient(cleanup, stack.port);
     await c.write(data).catch(() => {});
     await waitUntil(() => c.closed || c.replies().length >= 4, { timeoutMs: 30_000, what: () => `4 replies or close; got ${show(c.received())}` });
     expect(show(c.received())).toBe(show(direct));
   });
 
   it('a 20 MB value in one SET goes through', async () => {
-    const c = cleanup.add(await RawClient.connect(stack.port), (x) => x.close());
+    const c = await openClient(cleanup, stack.port);
     const value = Buffer.alloc(20 * 1024 * 1024, 0x61);
     await c.write(Buffer.concat([cmd('SET', 'big:val', value), cmd('STRLEN', 'big:val'), cmd('DEL', 'big:val')]));
     expect((await c.waitForReplies(3, 30_000)).map(plain)).toEqual(['OK', value.length, 1]);

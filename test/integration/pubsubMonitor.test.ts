@@ -6,12 +6,13 @@
  * command_duration_seconds_count{cmd} (+ the blocking histogram's count for blocking ones).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { perCommand, sumMetric } from '../support/metricsText.js';
+import { startStack, type Stack } from '../support/ambassadorPresets.js';
+import { metricSince, perCommandSince, unmatched, type CommandCounts, type MetricDelta } from '../support/metricsText.js';
 import { Cleanup } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
+import { call, openClient } from '../support/rawClient.js';
+import { waitBlockedClients } from '../support/redisInfo.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
 import { cmd, plain, type RespValue } from '../support/resp.js';
-import { call, startStack, waitBlockedClients, type Stack } from '../support/stack.js';
 import { waitUntil } from '../support/wait.js';
 
 const shared = new Cleanup();
@@ -20,44 +21,31 @@ let redis: RedisServer;
 let stack: Stack;
 /** /metrics as it was when the running test began: every count below is a difference from it. */
 let base = '';
+let metric: MetricDelta;
 
 beforeAll(async () => {
-  redis = shared.add(await startRedis(), (r) => r.stop('SIGKILL'));
+  redis = shared.track(await startRedis());
   // Health-check PINGs would show up in MONITOR output; one at start is enough here.
   stack = await startStack(shared, { redis, env: { AMBASSADOR_HEALTH_INTERVAL_MS: '600000' } });
 });
 beforeEach(async () => {
   await call(redis.port, 'FLUSHALL');
   base = await stack.amb.metrics();
+  metric = metricSince(base, stack.amb.metrics);
 });
 afterEach(() => cleanup.run());
 afterAll(() => shared.run());
 
-async function raw(): Promise<RawClient> {
-  return cleanup.add(await RawClient.connect(stack.port), (c) => c.close());
-}
-
-type Counts = Record<string, { sent: number; matched: number; blocking: number }>;
+type Counts = Record<string, CommandCounts>;
 
 /** Per command since the test began: sent (commands_total), matched (duration count), blocking. */
 async function counts(): Promise<Counts> {
-  const before = perCommand(base);
-  const out: Counts = {};
-  for (const [cmd, e] of perCommand(await stack.amb.metrics())) {
-    const b = before.get(cmd) ?? { sent: 0, matched: 0, blocking: 0 };
-    const d = { sent: e.sent - b.sent, matched: e.matched - b.matched, blocking: e.blocking - b.blocking };
-    if (d.sent !== 0 || d.matched !== 0 || d.blocking !== 0) out[cmd] = d;
-  }
-  return out;
+  return perCommandSince(base, await stack.amb.metrics());
 }
 
 /** Commands sent since the test began whose count differs from the replies matched to them. */
 async function unmatchedSinceStart(): Promise<Counts> {
-  return Object.fromEntries(Object.entries(await counts()).filter(([, e]) => e.sent !== e.matched + e.blocking));
-}
-
-async function metric(name: string, labels: Record<string, string>): Promise<number> {
-  return sumMetric(await stack.amb.metrics(), name, labels) - sumMetric(base, name, labels);
+  return unmatched(await stack.amb.metrics(), base);
 }
 
 async function push(kind: string): Promise<number> {
@@ -68,8 +56,8 @@ const plainAll = (vs: RespValue[]) => vs.map(plain);
 
 describe('pub/sub', () => {
   it('RESP2: SUBSCRIBE a b c, messages, PSUBSCRIBE, PING while subscribed, UNSUBSCRIBE all, then normal commands', async () => {
-    const sub = await raw();
-    const pub = await raw();
+    const sub = await openClient(cleanup, stack.port);
+    const pub = await openClient(cleanup, stack.port);
     await sub.write(cmd('SUBSCRIBE', 'a', 'b', 'c'));
     await sub.waitForReplies(3);
     await pub.write(Buffer.concat([cmd('PUBLISH', 'a', 'm0'), cmd('PUBLISH', 'b', 'm1'), cmd('PUBLISH', 'c', 'm2'), cmd('PUBLISH', 'a', 'm3')]));
@@ -119,7 +107,7 @@ describe('pub/sub', () => {
   });
 
   it('RESP2: after UNSUBSCRIBE, an array reply that looks like a message is still the reply to its command', async () => {
-    const c1 = await raw();
+    const c1 = await openClient(cleanup, stack.port);
     await call(stack.port, 'RPUSH', 'ps:l', 'message', 'a', 'not-a-push');
     await c1.write(Buffer.concat([cmd('SUBSCRIBE', 'a'), cmd('UNSUBSCRIBE', 'a'), cmd('LRANGE', 'ps:l', 0, -1), cmd('PING')]));
     expect(plainAll(await c1.waitForReplies(4))).toEqual([
@@ -135,7 +123,7 @@ describe('pub/sub', () => {
   });
 
   it('RESP2: UNSUBSCRIBE with no channel while not subscribed gets one reply; SUBSCRIBE then RESET leaves pub/sub', async () => {
-    const c1 = await raw();
+    const c1 = await openClient(cleanup, stack.port);
     await c1.write(
       Buffer.concat([cmd('UNSUBSCRIBE'), cmd('SUBSCRIBE', 'x', 'y'), cmd('RESET'), cmd('SET', 'ps:r', '1'), cmd('GET', 'ps:r')]),
     );
@@ -151,8 +139,8 @@ describe('pub/sub', () => {
   });
 
   it('RESP3: pushes interleaved with pipelined GETs while subscribed; none inflates the command counts', async () => {
-    const sub = await raw();
-    const pub = await raw();
+    const sub = await openClient(cleanup, stack.port);
+    const pub = await openClient(cleanup, stack.port);
     await call(stack.port, 'SET', 'ps:v', 'value');
     await sub.write(Buffer.concat([cmd('HELLO', '3'), cmd('SUBSCRIBE', 'r3')]));
     await sub.waitForReplies(2);
@@ -179,7 +167,7 @@ describe('pub/sub', () => {
   });
 
   it('RESP3: CLIENT TRACKING invalidation pushes are counted as kind="invalidate" and matching goes on', async () => {
-    const c1 = await raw();
+    const c1 = await openClient(cleanup, stack.port);
     await c1.write(Buffer.concat([cmd('HELLO', '3'), cmd('CLIENT', 'TRACKING', 'ON'), cmd('SET', 'tr:k', '1'), cmd('GET', 'tr:k')]));
     await c1.waitForReplies(4);
     expect(await call(stack.port, 'SET', 'tr:k', '2')).toBe('OK');
@@ -198,10 +186,10 @@ describe('pub/sub', () => {
 describe('MONITOR', () => {
   it('monitor lines are kind="monitor" pushes, not replies; the monitoring client\'s own commands still match', async () => {
     const isLine = (v: RespValue) => v.type === 'simple' && /^\d+\.\d+ \[/.test(v.value);
-    const mon = await raw();
+    const mon = await openClient(cleanup, stack.port);
     await mon.write(cmd('MONITOR'));
     await mon.waitForReplies(1);
-    const other = await raw();
+    const other = await openClient(cleanup, stack.port);
     await other.write(Buffer.concat(Array.from({ length: 5 }, (_, i) => cmd('SET', `mon:${i}`, 'x'))));
     await other.waitForReplies(5);
     await mon.waitForReplies(6);
@@ -257,13 +245,12 @@ describe('CLIENT REPLY', () => {
     ]);
 
   it('OFF, SKIP and ON: replies as from redis-server directly, and each reply matched to its own command', async () => {
-    const direct = await RawClient.connect(redis.port);
-    cleanup.add(direct, (c) => c.close());
+    const direct = await openClient(cleanup, redis.port);
     await direct.write(stream());
     const expected = await direct.waitForReplies(6);
     await call(redis.port, 'FLUSHALL');
 
-    const c1 = await raw();
+    const c1 = await openClient(cleanup, stack.port);
     await c1.write(stream());
     const got = await c1.waitForReplies(6);
     expect(plainAll(got)).toEqual(plainAll(expected));
@@ -291,11 +278,11 @@ describe('CLIENT REPLY SKIP and empty commands', () => {
       cmd('ECHO', 'skipped'),
       cmd('ECHO', 'b'),
     ]);
-    const direct = cleanup.add(await RawClient.connect(redis.port), (c) => c.close());
+    const direct = await openClient(cleanup, redis.port);
     await direct.write(data);
     const expected = plainAll(await direct.waitForReplies(3));
     expect(expected).toEqual(['PONG', 'a', 'b']);
-    const c1 = await raw();
+    const c1 = await openClient(cleanup, stack.port);
     await c1.write(data);
     expect(plainAll(await c1.waitForReplies(3))).toEqual(expected);
     const c = await counts();
@@ -307,7 +294,7 @@ describe('CLIENT REPLY SKIP and empty commands', () => {
 
 describe('MULTI / EXEC / WATCH', () => {
   it('queued commands are matched to +QUEUED, EXEC to its array; EXECABORT and a WATCH abort classified', async () => {
-    const c1 = await raw();
+    const c1 = await openClient(cleanup, stack.port);
     await c1.write(
       Buffer.concat([
         cmd('MULTI'),
@@ -359,8 +346,8 @@ describe('MULTI / EXEC / WATCH', () => {
 
 describe('blocking commands', () => {
   it('BLPOP (released and timed out), XREAD BLOCK and WAIT go to the blocking histogram; plain XREAD and BLPOP inside MULTI do not', async () => {
-    const a = await raw();
-    const b = await raw();
+    const a = await openClient(cleanup, stack.port);
+    const b = await openClient(cleanup, stack.port);
     await a.write(cmd('BLPOP', 'bq', 0));
     await waitBlockedClients(redis.port, 1);
     await b.write(cmd('LPUSH', 'bq', 'v'));
@@ -395,7 +382,7 @@ describe('blocking commands', () => {
 
 describe('the rest', () => {
   it('empty commands (*0, blank inline lines) are not commands and get no reply', async () => {
-    const c1 = await raw();
+    const c1 = await openClient(cleanup, stack.port);
     await c1.write(Buffer.concat([Buffer.from('*0\r\n\r\n  \r\n'), cmd('PING'), Buffer.from('*0\r\n'), cmd('ECHO', 'x')]));
     expect(plainAll(await c1.waitForReplies(2))).toEqual(['PONG', 'x']);
     const c = await counts();
@@ -404,7 +391,7 @@ describe('the rest', () => {
   });
 
   it('QUIT is answered +OK and the connection is closed, as redis-server does', async () => {
-    const c1 = await raw();
+    const c1 = await openClient(cleanup, stack.port);
     await c1.write(Buffer.concat([cmd('PING'), cmd('QUIT')]));
     await c1.waitClosed(5_000);
     expect(plainAll(c1.replies())).toEqual(['PONG', 'OK']);
@@ -412,7 +399,7 @@ describe('the rest', () => {
   });
 
   it('2000 mixed commands pipelined in one write are each counted and matched once', async () => {
-    const c1 = await raw();
+    const c1 = await openClient(cleanup, stack.port);
     const parts: Buffer[] = [];
     for (let i = 0; i < 500; i++) {
       parts.push(cmd('SET', `pl:${i}`, String(i)), cmd('INCR', `pl:${i}`), cmd('GET', `pl:${i}`), cmd('HSET', `pl:h`, `f${i}`, i));

@@ -13,48 +13,16 @@
  * the replay is refused by the new configuration. Real ACL users through `--user` directives.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import type { AmbassadorProcess } from '../support/ambassadorProcess.js';
-import { freePort } from '../support/freePort.js';
-import type { RedisServer } from '../support/redisServer.js';
+import { startProbedStack, type Stack } from '../support/ambassadorPresets.js';
+import { Cleanup } from '../support/processes.js';
+import { direct, openClient, type RawClient } from '../support/rawClient.js';
+import { restartRedis } from '../support/redisServer.js';
+import { plain, type RespValue } from '../support/resp.js';
 import { eventNamesSince, eventsSince, logMark, REPLAY_FAILED_EVENT, REPLAY_FAILURES_METRIC, SERVER_CLOSE_EVENT } from '../support/sessionCloses.js';
-import {
-  Conn,
-  direct,
-  plain,
-  Procs,
-  restartTrackedRedis,
-  startTrackedAmbassador,
-  startTrackedRedis,
-  waitFor,
-  waitReady,
-  type Resp,
-} from './failoverKit.js';
+import { waitUntil } from '../support/wait.js';
 
-const procs = new Procs();
-afterAll(() => procs.killAll());
-
-interface Stack {
-  redis: RedisServer;
-  amb: AmbassadorProcess;
-  port: number;
-}
-
-async function stack(redisArgs: string[]): Promise<Stack> {
-  const redis = await startTrackedRedis(procs, redisArgs);
-  const port = await freePort();
-  const amb = await startTrackedAmbassador(procs, {
-    env: { [`REDIS_PORT_${port}_TCP`]: redis.url, AMBASSADOR_HEALTH_INTERVAL_MS: '200' },
-    waitPorts: [port],
-  });
-  await waitReady(amb.adminPort);
-  return { redis, amb, port };
-}
-
-async function open(port: number): Promise<Conn> {
-  const c = await Conn.open(port);
-  procs.onKill(() => c.close());
-  return c;
-}
+const cleanup = new Cleanup();
+afterAll(() => cleanup.run());
 
 /** The user of the issue's exploit: may read cache:* keys and little else. */
 const LIMITED = ['--user', 'limited', 'on', '>pw', '~cache:*', '+get', '+auth', '+ping', '+acl|whoami'];
@@ -64,28 +32,28 @@ const LIMITED_OTHER_PASSWORD = ['--user', 'limited', 'on', '>another-pw', '~cach
  * Waits until the ambassador either closed the client or reconnected its session (logged
  * "upstream reconnected"). Today's code reconnects, replays, hides the refusal, and goes on.
  */
-async function closedOrReconnected(s: Stack, c: Conn, mark: number): Promise<void> {
-  await waitFor(
-    () => c.closed || s.amb.logs().slice(mark).some((l) => l.event === 'upstream reconnected'),
-    () => `the client closed or its session reconnected; logged: ${JSON.stringify(eventNamesSince(s.amb, mark))}`,
-    15_000,
-  );
+async function closedOrReconnected(s: Stack, c: RawClient, mark: number): Promise<void> {
+  await waitUntil(() => c.closed || s.amb.logs().slice(mark).some((l) => l.event === 'upstream reconnected'), {
+    timeoutMs: 15_000,
+    intervalMs: 10,
+    what: () => `the client closed or its session reconnected; logged: ${JSON.stringify(eventNamesSince(s.amb, mark))}`,
+  });
 }
 
 /**
  * Sends `commands` if the client is still open (the ambassador may close it at any moment) and
  * returns the replies it got before the close, as plain values.
  */
-async function tryCommands(c: Conn, ...commands: (string | number)[][]): Promise<unknown[]> {
+async function tryCommands(c: RawClient, ...commands: (string | number)[][]): Promise<unknown[]> {
   if (c.closed) return [];
   const before = c.frames.length;
-  for (const args of commands) c.write(...args);
+  for (const args of commands) c.send(...args);
   await c.until(() => c.frames.length >= before + commands.length, 'the replies', 10_000).catch(() => {});
   return c.frames.slice(before).map((f) => plain(f.r));
 }
 
 /** The client is closed by the ambassador, and it was logged as a replay that failed. */
-async function expectClosedForFailedReplay(s: Stack, c: Conn, mark: number, what: string, got: unknown[]): Promise<void> {
+async function expectClosedForFailedReplay(s: Stack, c: RawClient, mark: number, what: string, got: unknown[]): Promise<void> {
   try {
     await c.until(() => c.closed, 'the close', 10_000);
   } catch {
@@ -94,19 +62,19 @@ async function expectClosedForFailedReplay(s: Stack, c: Conn, mark: number, what
         `its commands after the restart were answered ${JSON.stringify(got)}; logged: ${JSON.stringify(eventNamesSince(s.amb, mark))}`,
     );
   }
-  await waitFor(
-    () => eventsSince(s.amb, mark, REPLAY_FAILED_EVENT).length >= 1,
-    () => `${what}: a log line matching ${REPLAY_FAILED_EVENT} (see test/support/sessionCloses.ts); logged: ${JSON.stringify(eventNamesSince(s.amb, mark))}`,
-    5000,
-  );
+  await waitUntil(() => eventsSince(s.amb, mark, REPLAY_FAILED_EVENT).length >= 1, {
+    timeoutMs: 5000,
+    intervalMs: 10,
+    what: () => `${what}: a log line matching ${REPLAY_FAILED_EVENT} (see test/support/sessionCloses.ts); logged: ${JSON.stringify(eventNamesSince(s.amb, mark))}`,
+  });
   expect(await s.amb.metric(REPLAY_FAILURES_METRIC), REPLAY_FAILURES_METRIC).toBeGreaterThanOrEqual(1);
 }
 
 describe('the issue: a limited ACL user must never become default', () => {
   it('ACL DELUSER limited while its client is connected: closed, and never runs SET as default (as directly: disconnected)', async () => {
-    const s = await stack(LIMITED);
-    const via = await open(s.port);
-    const ref = await open(s.redis.port);
+    const s = await startProbedStack(cleanup, LIMITED);
+    const via = await openClient(cleanup, s.port);
+    const ref = await openClient(cleanup, s.redis.port);
     for (const c of [via, ref]) {
       expect(plain(await c.call(['AUTH', 'limited', 'pw']))).toBe('OK');
       expect(plain(await c.call(['ACL', 'WHOAMI']))).toBe('limited');
@@ -131,11 +99,11 @@ describe('the issue: a limited ACL user must never become default', () => {
     } catch {
       throw new Error(`ACL DELUSER: the client is still connected; after it, SET secret x and ACL WHOAMI were answered ${JSON.stringify(got)}`);
     }
-    await waitFor(
-      () => eventsSince(s.amb, mark, REPLAY_FAILED_EVENT).length + eventsSince(s.amb, mark, SERVER_CLOSE_EVENT).length >= 1,
-      () => `a log line matching ${REPLAY_FAILED_EVENT} or ${SERVER_CLOSE_EVENT}; logged: ${JSON.stringify(eventNamesSince(s.amb, mark))}`,
-      5000,
-    );
+    await waitUntil(() => eventsSince(s.amb, mark, REPLAY_FAILED_EVENT).length + eventsSince(s.amb, mark, SERVER_CLOSE_EVENT).length >= 1, {
+      timeoutMs: 5000,
+      intervalMs: 10,
+      what: () => `a log line matching ${REPLAY_FAILED_EVENT} or ${SERVER_CLOSE_EVENT}; logged: ${JSON.stringify(eventNamesSince(s.amb, mark))}`,
+    });
     const [secret] = await direct(s.redis.port, ['GET', 'secret']);
     expect(plain(secret!)).toBe(null);
   });
@@ -145,12 +113,12 @@ describe('the issue: a limited ACL user must never become default', () => {
     ['has another password', LIMITED_OTHER_PASSWORD],
   ] as const) {
     it(`server restarted (SIGKILL) with an ACL where limited ${what}: the replayed AUTH fails, the client is closed`, async () => {
-      const s = await stack(LIMITED);
-      const via = await open(s.port);
+      const s = await startProbedStack(cleanup, LIMITED);
+      const via = await openClient(cleanup, s.port);
       expect(plain(await via.call(['AUTH', 'limited', 'pw']))).toBe('OK');
       expect(plain(await via.call(['ACL', 'WHOAMI']))).toBe('limited');
       const mark = logMark(s.amb);
-      s.redis = await restartTrackedRedis(procs, s.redis, [...after], 'SIGKILL');
+      s.redis = await restartRedis(cleanup, s.redis, [...after], 'SIGKILL');
       await closedOrReconnected(s, via, mark);
       const got = await tryCommands(via, ['SET', 'secret', 'x'], ['ACL', 'WHOAMI']);
       expect(got, 'a command ran as another user after the replayed AUTH failed').not.toContainEqual('OK');
@@ -164,12 +132,12 @@ describe('the issue: a limited ACL user must never become default', () => {
 
 describe('other replayed state refused after a restart', () => {
   it('HELLO 3 AUTH default <password>, the password changed across the restart: closed', async () => {
-    const s = await stack(['--requirepass', 'old-pw']);
-    const via = await open(s.port);
+    const s = await startProbedStack(cleanup, ['--requirepass', 'old-pw']);
+    const via = await openClient(cleanup, s.port);
     const hello = await via.call(['HELLO', '3', 'AUTH', 'default', 'old-pw']);
-    expect(hello.t).toBe('%');
+    expect(hello.type).toBe('map');
     const mark = logMark(s.amb);
-    s.redis = await restartTrackedRedis(procs, s.redis, ['--requirepass', 'new-pw'], 'SIGKILL');
+    s.redis = await restartRedis(cleanup, s.redis, ['--requirepass', 'new-pw'], 'SIGKILL');
     await closedOrReconnected(s, via, mark);
     const got = await tryCommands(via, ['PING']);
     expect(got).not.toContainEqual('PONG');
@@ -177,12 +145,12 @@ describe('other replayed state refused after a restart', () => {
   });
 
   it('SELECT 5, then the server restarted with --databases 2: the replayed SELECT fails, closed; nothing written to db 0', async () => {
-    const s = await stack([]);
-    const via = await open(s.port);
+    const s = await startProbedStack(cleanup, []);
+    const via = await openClient(cleanup, s.port);
     expect(plain(await via.call(['SELECT', 5]))).toBe('OK');
     expect(plain(await via.call(['SET', 'in-db5', 'before']))).toBe('OK');
     const mark = logMark(s.amb);
-    s.redis = await restartTrackedRedis(procs, s.redis, ['--databases', '2'], 'SIGKILL');
+    s.redis = await restartRedis(cleanup, s.redis, ['--databases', '2'], 'SIGKILL');
     const [refused] = await direct(s.redis.port, ['SELECT', 5]);
     expect(plain(refused!)).toMatchObject({ error: expect.stringMatching(/out of range/) }); // the refusal the replay gets
     await closedOrReconnected(s, via, mark);
@@ -195,18 +163,18 @@ describe('other replayed state refused after a restart', () => {
   it('SUBSCRIBE to a channel the user may no longer access after the restart (resetchannels): closed, not silently unsubscribed', async () => {
     const before = ['--user', 'sub', 'on', '>pw', '~*', '&news', '+@all'];
     const after = ['--user', 'sub', 'on', '>pw', '~*', 'resetchannels', '+@all'];
-    const s = await stack(before);
-    const via = await open(s.port);
+    const s = await startProbedStack(cleanup, before);
+    const via = await openClient(cleanup, s.port);
     expect(plain(await via.call(['AUTH', 'sub', 'pw']))).toBe('OK');
-    via.write('SUBSCRIBE', 'news');
+    via.send('SUBSCRIBE', 'news');
     await via.until(() => via.frames.length >= 2, 'the subscribe confirmation');
     expect(plain(via.frames[1]!.r)).toEqual(['subscribe', 'news', 1]);
     const mark = logMark(s.amb);
-    s.redis = await restartTrackedRedis(procs, s.redis, after, 'SIGKILL');
+    s.redis = await restartRedis(cleanup, s.redis, after, 'SIGKILL');
     // What the replay gets on the new server: the subscription is refused.
-    const probe = await open(s.redis.port);
+    const probe = await openClient(cleanup, s.redis.port);
     expect(plain(await probe.call(['AUTH', 'sub', 'pw']))).toBe('OK');
-    const refused: Resp = await probe.call(['SUBSCRIBE', 'news']);
+    const refused: RespValue = await probe.call(['SUBSCRIBE', 'news']);
     expect(plain(refused)).toMatchObject({ error: expect.stringMatching(/^NOPERM/) });
     probe.close();
     await closedOrReconnected(s, via, mark);
@@ -216,11 +184,11 @@ describe('other replayed state refused after a restart', () => {
 
 describe('control: a replay that succeeds', () => {
   it('same users and password after the restart: the client keeps working, still as limited', async () => {
-    const s = await stack(LIMITED);
-    const via = await open(s.port);
+    const s = await startProbedStack(cleanup, LIMITED);
+    const via = await openClient(cleanup, s.port);
     expect(plain(await via.call(['AUTH', 'limited', 'pw']))).toBe('OK');
     const mark = logMark(s.amb);
-    s.redis = await restartTrackedRedis(procs, s.redis, LIMITED, 'SIGKILL');
+    s.redis = await restartRedis(cleanup, s.redis, LIMITED, 'SIGKILL');
     expect(plain(await via.call(['ACL', 'WHOAMI']))).toBe('limited');
     expect(plain(await via.call(['GET', 'cache:x']))).toBe(null);
     expect(plain(await via.call(['SET', 'secret', 'x']))).toMatchObject({ error: expect.stringMatching(/^NOPERM/) });

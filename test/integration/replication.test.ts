@@ -19,66 +19,54 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AmbassadorProcess } from '../support/ambassadorProcess.js';
-import { freePort } from '../support/freePort.js';
-import { baseline } from '../support/metricsText.js';
-import { rssBytes, run, startChild } from '../support/processes.js';
+import { eventLine, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { ambassadorFor } from '../support/ambassadorPresets.js';
+import { baseline, type MetricDelta } from '../support/metricsText.js';
+import { Cleanup, rssBytes, run, startChild } from '../support/processes.js';
 import { pseudoRandomBytes } from '../support/pseudoRandom.js';
-import { RawClient } from '../support/rawClient.js';
-import { cmd } from '../support/resp.js';
-import type { RedisServer } from '../support/redisServer.js';
+import { direct, openClient, RawClient } from '../support/rawClient.js';
+import { info, maxOutputBuffer } from '../support/redisInfo.js';
+import { startRedis, type RedisServer } from '../support/redisServer.js';
+import { cmd, plain } from '../support/resp.js';
 import { startTap, type Tap } from '../support/tapProxy.js';
-import { Conn, direct, encode, plain, Procs, startTrackedAmbassador, startTrackedRedis, waitFor, waitReady } from './failoverKit.js';
+import { waitUntil } from '../support/wait.js';
 
-const procs = new Procs();
-afterAll(() => procs.killAll());
+const cleanup = new Cleanup();
+afterAll(() => cleanup.run());
 
 /** A master for replicas: its own dir, no diskless delay (the default 5 s would slow every sync). */
 async function startMaster(diskless: boolean, extra: string[] = []): Promise<RedisServer> {
-  return startTrackedRedis(procs, [
-    ...extra,
-    '--dir',
-    procs.tempDir('amb-repl-master-'),
-    '--repl-diskless-sync',
-    diskless ? 'yes' : 'no',
-    '--repl-diskless-sync-delay',
-    '0',
-    '--enable-debug-command',
-    'yes',
-  ]);
+  return cleanup.track(
+    await startRedis([
+      ...extra,
+      '--dir',
+      cleanup.tempDir('amb-repl-master-'),
+      '--repl-diskless-sync',
+      diskless ? 'yes' : 'no',
+      '--repl-diskless-sync-delay',
+      '0',
+      '--enable-debug-command',
+      'yes',
+    ]),
+  );
 }
 
 /** A replica of `host:port`, in its own dir; repl-timeout 60 s, so no timeout decides a test. */
 async function startReplica(port: number, extra: string[] = []): Promise<RedisServer> {
-  return startTrackedRedis(procs, [
-    ...extra,
-    '--dir',
-    procs.tempDir('amb-repl-replica-'),
-    '--replicaof',
-    '127.0.0.1',
-    String(port),
-    '--repl-timeout',
-    '60',
-    '--enable-debug-command',
-    'yes',
-  ]);
-}
-
-async function ambassadorFor(upstreamPort: number, port?: number): Promise<{ amb: AmbassadorProcess; port: number }> {
-  const p = port ?? (await freePort());
-  const amb = await startTrackedAmbassador(procs, { env: { [`REDIS_PORT_${p}_TCP`]: `tcp://127.0.0.1:${upstreamPort}` }, waitPorts: [p] });
-  await waitReady(amb.adminPort);
-  return { amb, port: p };
-}
-
-async function info(port: number, section: string): Promise<Record<string, string>> {
-  const [r] = await direct(port, ['INFO', section]);
-  const out: Record<string, string> = {};
-  for (const line of String(r!.v).split('\r\n')) {
-    const i = line.indexOf(':');
-    if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
+  return cleanup.track(
+    await startRedis([
+      ...extra,
+      '--dir',
+      cleanup.tempDir('amb-repl-replica-'),
+      '--replicaof',
+      '127.0.0.1',
+      String(port),
+      '--repl-timeout',
+      '60',
+      '--enable-debug-command',
+      'yes',
+    ]),
+  );
 }
 
 interface SyncStats {
@@ -99,23 +87,23 @@ function delta(after: SyncStats, before: SyncStats): SyncStats {
 
 async function digest(port: number): Promise<string> {
   const [r] = await direct(port, ['DEBUG', 'DIGEST']);
-  return String(r!.v);
+  return String(plain(r!));
 }
 
 async function dbsize(port: number): Promise<number> {
   const [r] = await direct(port, ['DBSIZE']);
-  return r!.v as number;
+  return plain(r!) as number;
 }
 
 /** Writes `n` keys `<prefix><i>` with pseudo-random values (CR and LF included); returns the value bytes. */
 async function fill(port: number, prefix: string, n: number, valueBytes: number): Promise<number> {
-  const c = await Conn.open(port);
+  const c = await RawClient.connect(port);
   try {
     for (let i = 0; i < n; i += 100) {
       const k = Math.min(100, n - i);
-      c.writeRaw(Buffer.concat(Array.from({ length: k }, (_, j) => encode(['SET', `${prefix}${i + j}`, pseudoRandomBytes(valueBytes, i + j + 1)]))));
+      void c.write(Buffer.concat(Array.from({ length: k }, (_, j) => cmd('SET', `${prefix}${i + j}`, pseudoRandomBytes(valueBytes, i + j + 1)))));
       await c.until(() => c.frames.length >= k, 'SET replies');
-      expect(c.frames.every((f) => f.r.t === '+')).toBe(true);
+      expect(c.frames.every((f) => f.r.type === 'simple')).toBe(true);
       c.frames.length = 0;
     }
   } finally {
@@ -130,7 +118,7 @@ function logTail(...ambs: AmbassadorProcess[]): string {
     .flatMap((a) => a.logs().filter((l) => l.level !== 'debug'))
     .sort((x, y) => String(x.time).localeCompare(String(y.time)))
     .slice(-6)
-    .map((l) => `${String(l.event)}${l.error !== undefined ? ` (${String(l.error)})` : ''}`)
+    .map(eventLine)
     .join('; ');
 }
 
@@ -140,7 +128,7 @@ function logTail(...ambs: AmbassadorProcess[]): string {
  */
 async function waitInSync(master: RedisServer, replica: RedisServer, ambs: AmbassadorProcess[], timeoutMs = 10_000): Promise<void> {
   let last = '';
-  await waitFor(
+  await waitUntil(
     async () => {
       const [m, r] = await Promise.all([info(master.port, 'replication'), info(replica.port, 'replication')]);
       last =
@@ -149,9 +137,7 @@ async function waitInSync(master: RedisServer, replica: RedisServer, ambs: Ambas
       if (r.master_link_status !== 'up' || r.slave_repl_offset !== m.master_repl_offset) return false;
       return (await digest(master.port)) === (await digest(replica.port));
     },
-    () => `the replica in sync with the master through the ambassador: ${last}`,
-    timeoutMs,
-    50,
+    { timeoutMs, intervalMs: 50, what: () => `the replica in sync with the master through the ambassador: ${last}` },
   );
 }
 
@@ -166,14 +152,14 @@ for (const diskless of [true, false]) {
     let replica: RedisServer;
     let amb: AmbassadorProcess;
     let port: number;
-    let since: Awaited<ReturnType<typeof baseline>>;
+    let since: MetricDelta;
     let before: SyncStats;
     let valueBytes = 0;
 
     beforeAll(async () => {
       master = await startMaster(diskless);
       valueBytes = await fill(master.port, 'before:', 200, 10_000); // 2 MB the RDB must carry
-      ({ amb, port } = await ambassadorFor(master.port));
+      ({ amb, port } = await ambassadorFor(cleanup, master.port, { ready: true }));
       since = await baseline(() => amb.metrics());
       before = await syncStats(master.port);
     });
@@ -218,7 +204,7 @@ describe('the replica authenticates first (masteruser/masterauth): AUTH, REPLCON
       '--user', 'repl', 'on', '>repl-pw', '~*', '&*', '+@all',
     ]);
     await fill(master.port, 'auth:', 50, 100);
-    const { amb, port } = await ambassadorFor(master.port);
+    const { amb, port } = await ambassadorFor(cleanup, master.port, { ready: true });
     const before = await syncStats(master.port);
     const replica = await startReplica(port, ['--masteruser', 'repl', '--masterauth', 'repl-pw']);
     await waitInSync(master, replica, [amb]);
@@ -263,11 +249,9 @@ describe('raw SYNC and PSYNC clients: the bytes through the ambassador are the b
     it(`${args.join(' ')} (disk-based: $<len> payload without CRLF), then REPLCONF ACK (no reply) and the command stream`, async () => {
       const master = await startMaster(false);
       await fill(master.port, 'raw:', 100, 1000);
-      const { amb, port } = await ambassadorFor(master.port);
-      const ref = await RawClient.connect(master.port);
-      const via = await RawClient.connect(port);
-      procs.onKill(() => ref.close());
-      procs.onKill(() => via.close());
+      const { amb, port } = await ambassadorFor(cleanup, master.port, { ready: true });
+      const ref = await openClient(cleanup, master.port);
+      const via = await openClient(cleanup, port);
       await Promise.all([ref.write(cmd(...args)), via.write(cmd(...args))]);
       const heads = [];
       for (const c of [ref, via]) {
@@ -284,7 +268,7 @@ describe('raw SYNC and PSYNC clients: the bytes through the ambassador are the b
         expect(h1!.fullresync).toBe(null);
       }
       // The RDB that came through is a valid one holding the 100 keys.
-      const file = path.join(procs.tempDir('amb-raw-sync-'), 'via.rdb');
+      const file = path.join(cleanup.tempDir('amb-raw-sync-'), 'via.rdb');
       writeFileSync(file, via.received().subarray(h1!.start, h1!.end));
       const check = await run('redis-check-rdb', [file]);
       expect(check.stdout).toMatch(/RDB looks OK[\s\S]*\[info\] 100 keys read/);
@@ -292,11 +276,11 @@ describe('raw SYNC and PSYNC clients: the bytes through the ambassador are the b
       await Promise.all([ref.write(cmd('REPLCONF', 'ACK', '0')), via.write(cmd('REPLCONF', 'ACK', '0'))]);
       await direct(master.port, ['SET', 'stream-key', 'v\r\n1'], ['INCR', 'stream-counter']);
       const rest = (c: RawClient, h: { end: number }) => c.received().subarray(h.end).toString('latin1');
-      await waitFor(
-        () => rest(ref, h0!).includes('stream-counter') && rest(via, h1!) === rest(ref, h0!),
-        () => `the same stream after the payload; direct: ${JSON.stringify(rest(ref, h0!))}, through the ambassador: ${JSON.stringify(rest(via, h1!))} (closed: ${via.closed})`,
-        10_000,
-      );
+      await waitUntil(() => rest(ref, h0!).includes('stream-counter') && rest(via, h1!) === rest(ref, h0!), {
+        timeoutMs: 10_000,
+        intervalMs: 10,
+        what: () => `the same stream after the payload; direct: ${JSON.stringify(rest(ref, h0!))}, through the ambassador: ${JSON.stringify(rest(via, h1!))} (closed: ${via.closed})`,
+      });
       expect(rest(via, h1!)).toMatch(/SET\r\n\$10\r\nstream-key\r\n\$4\r\nv\r\n1\r\n/);
       expect(await amb.metric('redis_ambassador_commands_total', { cmd: args[0]!.toLowerCase() })).toBe(1);
       await expectNoProtocolErrors(amb);
@@ -308,9 +292,8 @@ describe('backpressure in a replication stream', () => {
   it('a replica that stops reading: the master buffers the stream, not the ambassador; then every byte arrives', async () => {
     const MB = 1024 * 1024;
     const master = await startMaster(false);
-    const { amb, port } = await ambassadorFor(master.port);
-    const via = await RawClient.connect(port);
-    procs.onKill(() => via.close());
+    const { amb, port } = await ambassadorFor(cleanup, master.port, { ready: true });
+    const via = await openClient(cleanup, port);
     await via.write(cmd('PSYNC', '?', '-1'));
     await via.waitForBytes((b) => payloadEnd(b) !== null, `the RDB payload (closed: ${via.closed}; ambassador logged: ${logTail(amb)})`, 15_000);
     const afterPayload = payloadEnd(via.received())!.end;
@@ -320,24 +303,25 @@ describe('backpressure in a replication stream', () => {
     let maxRss = startRss;
     // 48 MB of writes, which the master propagates to this replica.
     const value = pseudoRandomBytes(MB, 7);
-    const writer = await Conn.open(master.port);
+    const writer = await RawClient.connect(master.port);
     for (let i = 0; i < 48; i++) {
-      writer.writeRaw(encode(['SET', `bp:${i}`, value]));
+      void writer.write(cmd('SET', `bp:${i}`, value));
       await writer.until(() => writer.frames.length > i, 'SET reply');
       maxRss = Math.max(maxRss, rssBytes(pid));
     }
     writer.close();
     let omem = 0;
-    await waitFor(
+    await waitUntil(
       async () => {
         maxRss = Math.max(maxRss, rssBytes(pid));
-        const [list] = await direct(master.port, ['CLIENT', 'LIST', 'TYPE', 'replica']);
-        omem = Math.max(0, ...[...String(list!.v).matchAll(/\bomem=(\d+)/g)].map((m) => Number(m[1])));
+        omem = await maxOutputBuffer(master.port, 'TYPE', 'replica');
         return omem >= 16 * MB;
       },
-      () => `the master to hold the stream for the replica (omem ${omem}); replica connection closed: ${via.closed}; ambassador logged: ${logTail(amb)}`,
-      15_000,
-      50,
+      {
+        timeoutMs: 15_000,
+        intervalMs: 50,
+        what: () => `the master to hold the stream for the replica (omem ${omem}); replica connection closed: ${via.closed}; ambassador logged: ${logTail(amb)}`,
+      },
     );
     expect(Math.round((maxRss - startRss) / MB), 'ambassador RSS growth (MB) while the replica did not read').toBeLessThan(24);
     via.socket.resume();
@@ -355,19 +339,18 @@ describe('partial resynchronisation (+CONTINUE) through the ambassador', () => {
   beforeAll(async () => {
     master = await startMaster(true);
     await fill(master.port, 'base:', 50, 100);
-    ({ amb, port } = await ambassadorFor(master.port));
+    ({ amb, port } = await ambassadorFor(cleanup, master.port, { ready: true }));
     replica = await startReplica(port);
     await waitInSync(master, replica, [amb]);
   });
 
   async function expectPartialResync(before: SyncStats, ambs: AmbassadorProcess[]): Promise<void> {
     let now = before;
-    await waitFor(
-      async () => (now = await syncStats(master.port)).partialOk > before.partialOk,
-      () => `a partial resync on the master: counters before ${JSON.stringify(before)}, now ${JSON.stringify(now)}; ambassador logged: ${logTail(...ambs)}`,
-      15_000,
-      50,
-    );
+    await waitUntil(async () => (now = await syncStats(master.port)).partialOk > before.partialOk, {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      what: () => `a partial resync on the master: counters before ${JSON.stringify(before)}, now ${JSON.stringify(now)}; ambassador logged: ${logTail(...ambs)}`,
+    });
     await waitInSync(master, replica, ambs);
     expect(delta(await syncStats(master.port), before), 'syncs the master served').toEqual({ full: 0, partialOk: 1, partialErr: 0 });
   }
@@ -386,7 +369,7 @@ describe('partial resynchronisation (+CONTINUE) through the ambassador', () => {
     const before = await syncStats(master.port);
     await amb.stop('SIGKILL');
     await fill(master.port, 'amb-down:', 20, 100);
-    ({ amb } = await ambassadorFor(master.port, port));
+    ({ amb } = await ambassadorFor(cleanup, master.port, { port, ready: true }));
     await expectPartialResync(before, [amb]);
     expect(await dbsize(replica.port)).toBe(90);
     expect(await amb.metric('redis_ambassador_commands_total', { cmd: 'psync' })).toBeGreaterThanOrEqual(1);
@@ -398,8 +381,8 @@ describe('two chained ambassadors (replica → B → A → master), as the seed 
   it('the link comes up and writes are followed', async () => {
     const master = await startMaster(true);
     await fill(master.port, 'chain:', 100, 1000);
-    const a = await ambassadorFor(master.port);
-    const b = await ambassadorFor(a.port);
+    const a = await ambassadorFor(cleanup, master.port, { ready: true });
+    const b = await ambassadorFor(cleanup, a.port, { ready: true });
     const before = await syncStats(master.port);
     const replica = await startReplica(b.port);
     await waitInSync(master, replica, [a.amb, b.amb]);
@@ -428,9 +411,9 @@ for (const diskless of [true, false]) {
       const master = await startMaster(diskless);
       await fill(master.port, 'rdb:', 300, 1000);
       await direct(master.port, ['HSET', 'hash', 'f', 'v\r\n'], ['RPUSH', 'list', '1', '2'], ['SET', 'with-ttl', 'x', 'EX', '3600'], ['SELECT', 2], ['SET', 'db2', 'y']);
-      const { amb, port } = await ambassadorFor(master.port);
+      const { amb, port } = await ambassadorFor(cleanup, master.port, { ready: true });
       const since = await baseline(() => amb.metrics());
-      const dir = procs.tempDir('amb-rdb-');
+      const dir = cleanup.tempDir('amb-rdb-');
       const directFile = path.join(dir, 'direct.rdb');
       const viaFile = path.join(dir, 'via.rdb');
       const d = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(master.port), '--rdb', directFile], { timeoutMs: 20_000 });
@@ -449,7 +432,7 @@ for (const diskless of [true, false]) {
       expect(normalisedCheck(cv.stdout)).toBe(normalisedCheck(cd.stdout));
       const want = await digest(master.port);
       for (const file of ['direct.rdb', 'via.rdb']) {
-        const loaded = await startTrackedRedis(procs, ['--dir', dir, '--dbfilename', file, '--enable-debug-command', 'yes']);
+        const loaded = cleanup.track(await startRedis(['--dir', dir, '--dbfilename', file, '--enable-debug-command', 'yes']));
         expect(await digest(loaded.port), `DEBUG DIGEST of the dataset in ${file}`).toBe(want);
         await loaded.stop('SIGKILL');
       }
@@ -462,12 +445,15 @@ for (const diskless of [true, false]) {
 describe('redis-cli --replica through the ambassador', () => {
   it('shows the command stream: a SET made on the master appears in its output', async () => {
     const master = await startMaster(true);
-    const { amb, port } = await ambassadorFor(master.port);
-    const cli = startChild('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--replica']);
-    procs.trackChild(cli.process);
-    await waitFor(() => /Logging commands from master/.test(cli.output()), () => `redis-cli --replica in sync: ${cli.output()} (ambassador logged: ${logTail(amb)})`, 15_000);
+    const { amb, port } = await ambassadorFor(cleanup, master.port, { ready: true });
+    const cli = cleanup.track(startChild('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--replica']));
+    await waitUntil(() => /Logging commands from master/.test(cli.output()), {
+      timeoutMs: 15_000,
+      intervalMs: 10,
+      what: () => `redis-cli --replica in sync: ${cli.output()} (ambassador logged: ${logTail(amb)})`,
+    });
     await direct(master.port, ['SET', 'seen-by-replica', 'v1']);
-    await waitFor(() => /"SET","seen-by-replica","v1"/i.test(cli.output()), () => `the SET in its output: ${cli.output()}`, 15_000);
+    await waitUntil(() => /"SET","seen-by-replica","v1"/i.test(cli.output()), { timeoutMs: 15_000, intervalMs: 10, what: () => `the SET in its output: ${cli.output()}` });
     await cli.stop();
     await expectNoProtocolErrors(amb);
   });
@@ -477,21 +463,20 @@ describe('the upstream lost while replicating', () => {
   it('master SIGKILLed: the replica’s connection is closed (link down), nothing is replayed into the stream', async () => {
     const master = await startMaster(true);
     await fill(master.port, 'k:', 20, 100);
-    const { amb, port } = await ambassadorFor(master.port);
+    const { amb, port } = await ambassadorFor(cleanup, master.port, { ready: true });
     // The replica reaches the ambassador through a recording relay, to see every byte it got.
     const tap: Tap = await startTap(port);
-    procs.onKill(() => void tap.close());
+    cleanup.add(tap, (t) => void t.close());
     const replica = await startReplica(tap.port);
     await waitInSync(master, replica, [amb]);
     await master.stop('SIGKILL');
-    await waitFor(
-      async () => (await info(replica.port, 'replication')).master_link_status === 'down',
-      () =>
+    await waitUntil(async () => (await info(replica.port, 'replication')).master_link_status === 'down', {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: () =>
         `master_link_status:down on the replica (its connection through the ambassador closed); the ambassador sent it after the RDB: ` +
         `${JSON.stringify(tap.fromServer().map((b) => b.toString('latin1').slice(-300)))}; ambassador logged: ${logTail(amb)}`,
-      10_000,
-      50,
-    );
+    });
     for (const bytes of tap.fromServer()) {
       expect(bytes.toString('latin1'), 'an error written into the replication stream').not.toContain('upstream connection lost');
     }

@@ -3,13 +3,12 @@
  * (up to AMBASSADOR_SHUTDOWN_TIMEOUT_MS), exit 0. Idle clients do not hold the exit up.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
-import { freePort } from '../support/freePort.js';
-import { Cleanup } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
+import { ambassadorFor } from '../support/ambassadorPresets.js';
+import { Cleanup, exited } from '../support/processes.js';
+import { connectError, openClient } from '../support/rawClient.js';
+import { waitBlockedClients } from '../support/redisInfo.js';
 import { startRedis, type RedisServer } from '../support/redisServer.js';
 import { cmd, plain } from '../support/resp.js';
-import { waitBlockedClients } from '../support/stack.js';
 import { waitUntil } from '../support/wait.js';
 
 const shared = new Cleanup();
@@ -17,55 +16,25 @@ const cleanup = new Cleanup();
 let redis: RedisServer;
 
 beforeAll(async () => {
-  redis = shared.add(await startRedis(), (r) => r.stop('SIGKILL'));
+  redis = shared.track(await startRedis());
 });
 afterEach(() => cleanup.run());
 afterAll(() => shared.run());
-
-async function ambassador(env: Record<string, string>): Promise<{ amb: AmbassadorProcess; port: number }> {
-  const port = await freePort();
-  const amb = cleanup.add(await startAmbassador({ env: { [`REDIS_PORT_${port}_TCP`]: redis.url, ...env }, waitPorts: [port] }), (a) =>
-    a.stop('SIGKILL'),
-  );
-  return { amb, port };
-}
-
-/** The exit of the process, or "still running" after `limitMs` (so a hang fails fast, not at the test timeout). */
-function exited(amb: AmbassadorProcess, limitMs: number): Promise<{ code: number | null | 'still running'; signal: NodeJS.Signals | null }> {
-  const p = amb.process;
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve({ code: p.exitCode, signal: p.signalCode });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve({ code: 'still running', signal: null }), limitMs);
-    p.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
-  });
-}
-
-async function refused(port: number): Promise<boolean> {
-  try {
-    (await RawClient.connect(port)).close();
-    return false;
-  } catch {
-    return true;
-  }
-}
 
 describe('shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal} with idle clients connected: exit 0 promptly (not after the shutdown timeout), clients closed`, async () => {
       // A long timeout: if idle clients were waited for, the exit would take 30 s.
-      const { amb, port } = await ambassador({ AMBASSADOR_SHUTDOWN_TIMEOUT_MS: '30000' });
+      const { amb, port } = await ambassadorFor(cleanup, redis.url, { env: { AMBASSADOR_SHUTDOWN_TIMEOUT_MS: '30000' } });
       const clients = [];
       for (let i = 0; i < 3; i++) {
-        const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+        const c = await openClient(cleanup, port);
         await c.write(cmd('PING'));
         await c.waitForReplies(1);
         clients.push(c);
       }
       // Well under the 30 s timeout, and generous for a loaded machine (the exit should take ~1 s).
-      const done = exited(amb, 6_000);
+      const done = exited(amb.process, 6_000);
       amb.process.kill(signal);
       const { code } = await done;
       expect(code).toBe(0);
@@ -75,14 +44,14 @@ describe('shutdown', () => {
   }
 
   it('SIGTERM while BLPOP k 1 is in flight: its nil reply reaches the client, then exit 0', async () => {
-    const { amb, port } = await ambassador({ AMBASSADOR_SHUTDOWN_TIMEOUT_MS: '5000' });
-    const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+    const { amb, port } = await ambassadorFor(cleanup, redis.url, { env: { AMBASSADOR_SHUTDOWN_TIMEOUT_MS: '5000' } });
+    const c = await openClient(cleanup, port);
     await c.write(cmd('BLPOP', 'shutdown:empty', 1));
     await waitBlockedClients(redis.port, 1);
-    const done = exited(amb, 10_000);
+    const done = exited(amb.process, 10_000);
     amb.process.kill('SIGTERM');
     // While the reply is pending, the port stops accepting.
-    await waitUntil(() => refused(port), { timeoutMs: 5_000, what: 'the listener to stop accepting' });
+    await waitUntil(async () => (await connectError(port)) !== null, { timeoutMs: 5_000, what: 'the listener to stop accepting' });
     // The BLPOP times out after 1 s; its reply must be out before the process exits.
     const { code } = await done;
     expect(code).toBe(0);
@@ -91,11 +60,11 @@ describe('shutdown', () => {
   });
 
   it('SIGTERM while a reply never comes: the client is closed at the shutdown timeout and the exit is still 0', async () => {
-    const { amb, port } = await ambassador({ AMBASSADOR_SHUTDOWN_TIMEOUT_MS: '500' });
-    const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+    const { amb, port } = await ambassadorFor(cleanup, redis.url, { env: { AMBASSADOR_SHUTDOWN_TIMEOUT_MS: '500' } });
+    const c = await openClient(cleanup, port);
     await c.write(cmd('BLPOP', 'shutdown:forever', 0));
     await waitBlockedClients(redis.port, 1);
-    const done = exited(amb, 6_000);
+    const done = exited(amb.process, 6_000);
     amb.process.kill('SIGTERM');
     const { code } = await done;
     expect(code).toBe(0);
@@ -104,12 +73,12 @@ describe('shutdown', () => {
   });
 
   it('pipelined replies already in flight at SIGTERM are all delivered', async () => {
-    const { amb, port } = await ambassador({ AMBASSADOR_SHUTDOWN_TIMEOUT_MS: '5000' });
-    const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+    const { amb, port } = await ambassadorFor(cleanup, redis.url, { env: { AMBASSADOR_SHUTDOWN_TIMEOUT_MS: '5000' } });
+    const c = await openClient(cleanup, port);
     // BLPOP holds the connection; the 100 ECHOs behind it are answered only after it returns.
     await c.write(Buffer.concat([cmd('BLPOP', 'shutdown:empty2', 1), ...Array.from({ length: 100 }, (_, i) => cmd('ECHO', `e${i}`))]));
     await waitBlockedClients(redis.port, 1);
-    const done = exited(amb, 10_000);
+    const done = exited(amb.process, 10_000);
     amb.process.kill('SIGTERM');
     expect((await done).code).toBe(0);
     const replies = c.replies().map(plain);

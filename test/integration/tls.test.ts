@@ -10,22 +10,20 @@
  *   with AMBASSADOR_TLS_SERVERNAME=localhost;
  * - /readyz and upstream_up follow the TLS health checks, per listener.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { readyz, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { ambassadorForEach } from '../support/ambassadorPresets.js';
 import { freePort } from '../support/freePort.js';
 import { Cleanup, run } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
+import { openClient } from '../support/rawClient.js';
+import { startRedis, type RedisServer } from '../support/redisServer.js';
 import { cmd, plain } from '../support/resp.js';
-import { waitForPort } from '../support/redisServer.js';
 import { waitUntil } from '../support/wait.js';
 
 const cleanup = new Cleanup();
-const dir = mkdtempSync(path.join(tmpdir(), 'amb-tls-'));
-cleanup.add(dir, (d) => rmSync(d, { recursive: true, force: true }));
+const dir = cleanup.tempDir('amb-tls-');
 const f = (name: string) => path.join(dir, name);
 
 async function openssl(...args: string[]): Promise<void> {
@@ -40,48 +38,30 @@ async function issue(name: string, subject: string, extensions: string, serial: 
   await openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-set_serial', String(serial), '-days', '2', '-out', f(`${name}.crt`), '-extfile', f(`${name}.ext`));
 }
 
-interface TlsRedis {
-  port: number;
-  stop(): Promise<void>;
-}
-
-/** redis-server with no plain port at all: only TLS on `port`. */
-async function startTlsRedis(cert: string, authClients: boolean): Promise<TlsRedis> {
+/** redis-server with no plain port at all: only TLS on its port. */
+async function startTlsRedis(cert: string, authClients: boolean): Promise<RedisServer> {
   const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    [
-      '--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--tls-cert-file', f(`${cert}.crt`), '--tls-key-file', f(`${cert}.key`), '--tls-ca-cert-file', f('ca.crt'),
-      '--tls-auth-clients', authClients ? 'yes' : 'no',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+  return cleanup.track(
+    await startRedis(
+      [
+        '--port', '0', '--tls-port', String(port),
+        '--tls-cert-file', f(`${cert}.crt`), '--tls-key-file', f(`${cert}.key`), '--tls-ca-cert-file', f('ca.crt'),
+        '--tls-auth-clients', authClients ? 'yes' : 'no',
+      ],
+      port,
+    ),
   );
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    });
-  cleanup.add(null, stop);
-  await waitForPort(port, 10_000).catch((e: Error) => {
-    throw new Error(`TLS redis-server did not start: ${e.message}\n${output}`);
-  });
-  return { port, stop };
 }
 
 /** redis-cli over TLS straight to a TLS redis-server (the ambassador's work checked at the source). */
-async function tlsCli(r: TlsRedis, ...args: string[]): Promise<string> {
+async function tlsCli(r: RedisServer, ...args: string[]): Promise<string> {
   const res = await run('redis-cli', ['--tls', '--cacert', f('ca.crt'), '--cert', f('client.crt'), '--key', f('client.key'), '-h', '127.0.0.1', '-p', String(r.port), ...args]);
   return (res.stdout + res.stderr).trim();
 }
 
-let r1: TlsRedis; // cert for IP:127.0.0.1 and DNS:localhost
-let r2: TlsRedis; // same cert, demands client certificates
-let r3: TlsRedis; // cert for DNS:localhost only
+let r1: RedisServer; // cert for IP:127.0.0.1 and DNS:localhost
+let r2: RedisServer; // same cert, demands client certificates
+let r3: RedisServer; // cert for DNS:localhost only
 
 interface Amb {
   amb: AmbassadorProcess;
@@ -89,21 +69,10 @@ interface Amb {
   ports: Record<string, number>;
 }
 
-async function ambassador(upstreams: Record<string, string>, env: Record<string, string>): Promise<Amb> {
-  const ports: Record<string, number> = {};
-  const vars: Record<string, string> = {};
-  for (const [label, url] of Object.entries(upstreams)) {
-    ports[label] = await freePort();
-    vars[`REDIS_PORT_${ports[label]}_TCP`] = url;
-  }
-  const amb = cleanup.add(
-    await startAmbassador({
-      env: { ...vars, AMBASSADOR_CONNECT_WINDOW_MS: '600', AMBASSADOR_HEALTH_INTERVAL_MS: '200', AMBASSADOR_LOG_LEVEL: 'info', ...env },
-      waitPorts: Object.values(ports),
-    }),
-    (a) => a.stop('SIGKILL'),
-  );
-  return { amb, ports };
+function ambassador(upstreams: Record<string, string>, env: Record<string, string>): Promise<Amb> {
+  return ambassadorForEach(cleanup, upstreams, {
+    env: { AMBASSADOR_CONNECT_WINDOW_MS: '600', AMBASSADOR_HEALTH_INTERVAL_MS: '200', AMBASSADOR_LOG_LEVEL: 'info', ...env },
+  });
 }
 
 let caOnly: Amb;
@@ -124,7 +93,7 @@ beforeAll(async () => {
     issue('client', '/CN=ambassador-client', 'extendedKeyUsage=clientAuth\n', 1003),
   ]);
   [r1, r2, r3] = await Promise.all([startTlsRedis('server', false), startTlsRedis('server', true), startTlsRedis('localhost', false)]);
-  const rediss = (r: TlsRedis) => `rediss://127.0.0.1:${r.port}`;
+  const rediss = (r: RedisServer) => `rediss://127.0.0.1:${r.port}`;
   [caOnly, noCa, noVerify, withClientCert, withServername] = await Promise.all([
     ambassador(
       { r1: rediss(r1), r1tls: `tls://127.0.0.1:${r1.port}`, r2: rediss(r2), r3: rediss(r3) },
@@ -141,16 +110,11 @@ afterAll(() => cleanup.run());
 /** SET then GET a unique value through the ambassador; returns the replies' plain values. */
 async function roundTrip(port: number, key: string): Promise<{ replies: unknown[]; value: string; text: string }> {
   const value = `v-${Math.random().toString(36).slice(2)}`;
-  const c = cleanup.add(await RawClient.connect(port), (x) => x.close());
+  const c = await openClient(cleanup, port);
   await c.write(Buffer.concat([cmd('SET', key, value), cmd('GET', key)]));
   await waitUntil(() => c.replies().length >= 2 || c.closed, { timeoutMs: 15_000, what: () => `2 replies or close; got ${c.text()}` });
   c.close();
   return { replies: c.replies().map(plain), value, text: c.text() };
-}
-
-async function readyz(a: Amb): Promise<{ status: number; body: { ready: boolean; listeners: Record<string, { ready: boolean; upstreams: { up: boolean; error?: string }[] }> } }> {
-  const res = await fetch(`http://127.0.0.1:${a.amb.adminPort}/readyz`);
-  return { status: res.status, body: (await res.json()) as never };
 }
 
 const listenerOf = (a: Amb, label: string) => `redis:${a.ports[label]}`;
@@ -188,12 +152,12 @@ describe('verification on (the default) with AMBASSADOR_TLS_CA_FILE', () => {
   it('/readyz: the good listeners ready, the two failing ones not, each with its TLS error; upstream_up per listener', async () => {
     await waitUntil(
       async () => {
-        const { body } = await readyz(caOnly);
+        const { body } = await readyz(caOnly.amb);
         return body.listeners[listenerOf(caOnly, 'r1')]!.ready && !body.listeners[listenerOf(caOnly, 'r3')]!.ready && !body.listeners[listenerOf(caOnly, 'r2')]!.ready;
       },
       { timeoutMs: 15_000, what: 'readiness per listener' },
     );
-    const { status, body } = await readyz(caOnly);
+    const { status, body } = await readyz(caOnly.amb);
     expect(status).toBe(503);
     expect(body.listeners[listenerOf(caOnly, 'r1tls')]!.ready).toBe(true);
     expect(body.listeners[listenerOf(caOnly, 'r3')]!.upstreams[0]!.error).toMatch(/ALTNAME|altnames/i);
@@ -215,8 +179,8 @@ describe('without the CA file', () => {
   });
 
   it('/readyz is 503 with the certificate error', async () => {
-    await waitUntil(async () => (await readyz(noCa)).status === 503, { timeoutMs: 15_000, what: '/readyz 503' });
-    const { body } = await readyz(noCa);
+    await waitUntil(async () => (await readyz(noCa.amb)).status === 503, { timeoutMs: 15_000, what: '/readyz 503' });
+    const { body } = await readyz(noCa.amb);
     expect(body.listeners[listenerOf(noCa, 'r1')]!.upstreams[0]!.error).toMatch(/CERT|certificate/);
   });
 
@@ -225,7 +189,7 @@ describe('without the CA file', () => {
       const { replies, value } = await roundTrip(noVerify.ports[label]!, `tls:f-${label}`);
       expect(replies).toEqual(['OK', value]);
     }
-    await waitUntil(async () => (await readyz(noVerify)).status === 200, { timeoutMs: 15_000, what: '/readyz 200' });
+    await waitUntil(async () => (await readyz(noVerify.amb)).status === 200, { timeoutMs: 15_000, what: '/readyz 200' });
   });
 });
 
@@ -234,7 +198,7 @@ describe('client certificate and SNI', () => {
     const { replies, value } = await roundTrip(withClientCert.ports.r2!, 'tls:g');
     expect(replies).toEqual(['OK', value]);
     expect(await tlsCli(r2, 'GET', 'tls:g')).toBe(value);
-    await waitUntil(async () => (await readyz(withClientCert)).status === 200, { timeoutMs: 15_000, what: '/readyz 200' });
+    await waitUntil(async () => (await readyz(withClientCert.amb)).status === 200, { timeoutMs: 15_000, what: '/readyz 200' });
   });
 
   it('AMBASSADOR_TLS_SERVERNAME=localhost: rediss://127.0.0.1 passes verification against the DNS:localhost-only certificate; /readyz 200', async () => {
@@ -243,7 +207,7 @@ describe('client certificate and SNI', () => {
       expect(replies).toEqual(['OK', value]);
     }
     expect(await tlsCli(r3, 'GET', 'tls:h-r3')).toMatch(/^v-/);
-    await waitUntil(async () => (await readyz(withServername)).status === 200, { timeoutMs: 15_000, what: '/readyz 200' });
+    await waitUntil(async () => (await readyz(withServername.amb)).status === 200, { timeoutMs: 15_000, what: '/readyz 200' });
   });
 
   it('the ambassadors stayed up throughout', () => {

@@ -4,21 +4,21 @@
  * same through it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type RedisServer } from '../support/redisServer.js';
-import { Cleanup, run, startChild } from '../support/processes.js';
-import { RawClient } from '../support/rawClient.js';
-import { cmd } from '../support/resp.js';
-import { call, startStack, type Stack } from '../support/stack.js';
-import { waitUntil } from '../support/wait.js';
+import { startStack, type Stack } from '../support/ambassadorPresets.js';
 import { expectSameBytes } from '../support/byteDiff.js';
+import { Cleanup, run, startChild } from '../support/processes.js';
 import { pseudoRandomBytes } from '../support/pseudoRandom.js';
+import { call, RawClient } from '../support/rawClient.js';
+import { startRedis, type RedisServer } from '../support/redisServer.js';
+import { cmd } from '../support/resp.js';
+import { waitUntil } from '../support/wait.js';
 
 const cleanup = new Cleanup();
 let direct: RedisServer; // a redis-server the tests talk to directly
 let stack: Stack; // another, fresh redis-server behind the ambassador
 
 beforeAll(async () => {
-  direct = cleanup.add(await startRedis(), (r) => r.stop('SIGKILL'));
+  direct = cleanup.track(await startRedis());
   stack = await startStack(cleanup);
 });
 afterAll(() => cleanup.run());
@@ -164,7 +164,7 @@ describe('redis-cli through the ambassador', () => {
   });
 
   it('redis-cli subscribe receives what is published through another connection', async () => {
-    const sub = cleanup.add(startChild('redis-cli', ['-p', String(stack.port), 'subscribe', 'cli-ch']), (c) => c.stop());
+    const sub = cleanup.track(startChild('redis-cli', ['-p', String(stack.port), 'subscribe', 'cli-ch']));
     await waitUntil(() => /subscribe\s+cli-ch\s+1/.test(sub.output()), { what: () => `subscribe confirmation; got ${JSON.stringify(sub.output())}` });
     for (let i = 0; i < 3; i++) expect(await call(stack.port, 'PUBLISH', 'cli-ch', `hello-${i}`)).toBe(1);
     await waitUntil(() => /message\s+cli-ch\s+hello-2/.test(sub.output()), { what: () => `messages; got ${JSON.stringify(sub.output())}` });
@@ -173,7 +173,7 @@ describe('redis-cli through the ambassador', () => {
   });
 
   it('redis-cli -3 subscribe receives RESP3 pushes', async () => {
-    const sub = cleanup.add(startChild('redis-cli', ['-3', '-p', String(stack.port), 'subscribe', 'cli-ch3']), (c) => c.stop());
+    const sub = cleanup.track(startChild('redis-cli', ['-3', '-p', String(stack.port), 'subscribe', 'cli-ch3']));
     await waitUntil(() => /subscribe\s+cli-ch3\s+1/.test(sub.output()), { what: () => `subscribe confirmation; got ${JSON.stringify(sub.output())}` });
     expect(await call(stack.port, 'PUBLISH', 'cli-ch3', 'pushed')).toBe(1);
     await waitUntil(() => /message\s+cli-ch3\s+pushed/.test(sub.output()), { what: () => `message; got ${JSON.stringify(sub.output())}` });

@@ -1,27 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
-import { freePort } from '../support/freePort.js';
-import { run } from '../support/processes.js';
-import { startRedis, type RedisServer } from '../support/redisServer.js';
+import { readyz, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { startStack } from '../support/ambassadorPresets.js';
+import { Cleanup, run } from '../support/processes.js';
 
 // AMBASSADOR_WORKERS=2: two processes share the listener; the primary's /metrics adds them up.
 describe('AMBASSADOR_WORKERS', () => {
-  let redis: RedisServer;
+  const cleanup = new Cleanup();
   let amb: AmbassadorProcess;
   let port: number;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    port = await freePort();
-    amb = await startAmbassador({
-      env: { [`REDIS_PORT_${port}_TCP`]: redis.url, AMBASSADOR_WORKERS: '2', AMBASSADOR_LOG_LEVEL: 'info' },
-      waitPorts: [port],
-    });
+    ({ amb, port } = await startStack(cleanup, { env: { AMBASSADOR_WORKERS: '2', AMBASSADOR_LOG_LEVEL: 'info' } }));
   });
-  afterAll(async () => {
-    await amb?.stop('SIGKILL');
-    await redis?.stop();
-  });
+  afterAll(() => cleanup.run());
 
   it('runs two workers and reports exact totals added up over them', async () => {
     const r = await run('redis-benchmark', ['-p', String(port), '-t', 'set', '-n', '20000', '-c', '20', '-P', '4', '-q'], { timeoutMs: 60_000 });
@@ -34,9 +25,8 @@ describe('AMBASSADOR_WORKERS', () => {
   });
 
   it('answers /readyz from the primary', async () => {
-    const res = await fetch(`http://127.0.0.1:${amb.adminPort}/readyz`);
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { ready: boolean };
+    const { status, body } = await readyz(amb);
+    expect(status).toBe(200);
     expect(body.ready).toBe(true);
   });
 

@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import { parseFrames, plain } from './resp.js';
+import { sleep } from './wait.js';
 
 export interface FakeRedis {
   readonly port: number;
@@ -36,7 +37,7 @@ export function startFakeRedis(script: (args: string[]) => Buffer | string, opts
           for (let i = 0; i < reply.length; i++) {
             if (s.destroyed) return;
             s.write(reply.subarray(i, i + 1));
-            await new Promise((r) => setTimeout(r, 1));
+            await sleep(1);
           }
         });
       }

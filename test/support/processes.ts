@@ -1,8 +1,13 @@
-/** Running commands to completion, tracking children for cleanup, and reading a process's memory. */
+/**
+ * Child processes: running a command to completion, starting a long-running one, reading a live
+ * one's state from /proc, and the teardown list every test file registers what it started with.
+ * Only processes a test started are ever signalled, each by its own ChildProcess handle.
+ */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { CLI } from './ambassadorProcess.js';
+import os from 'node:os';
+import path from 'node:path';
 
 export interface RunResult {
   code: number | null;
@@ -38,18 +43,14 @@ export function run(
   });
 }
 
-/** Runs the built CLI with exactly `env` (plus PATH) and `args`; for config errors, --help, --version. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<RunResult> {
-  return run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeoutMs });
-}
-
-/** A long-running child with its output collected; kill it with stop(). */
+/** A long-running child with its output collected. */
 export interface Child {
   readonly process: ChildProcess;
   /** stdout and stderr as they came. */
   output(): string;
   stdout(): string;
-  stop(): Promise<void>;
+  /** Sends `signal` (SIGKILL unless told) if it still runs; resolves with its exit code once it has exited. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 export function startChild(command: string, args: string[], env?: NodeJS.ProcessEnv): Child {
@@ -61,18 +62,41 @@ export function startChild(command: string, args: string[], env?: NodeJS.Process
     stdout += d.toString();
   });
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  // A command that cannot be spawned shows as its exit and whatever its starter waits for.
   child.on('error', () => {});
   return {
     process: child,
     output: () => out,
     stdout: () => stdout,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGKILL');
+    stop: (signal = 'SIGKILL') =>
+      new Promise((resolve) => {
+        if (!alive(child)) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill(signal);
       }),
   };
+}
+
+export function alive(p: ChildProcess): boolean {
+  return p.exitCode === null && p.signalCode === null;
+}
+
+/**
+ * How `p` exited; rejects if it still runs after `timeoutMs`, so that a hang fails fast rather
+ * than at the test timeout. May be called before the signal is sent and awaited after.
+ */
+export function exited(p: ChildProcess, timeoutMs = 5000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (!alive(p)) return Promise.resolve({ code: p.exitCode, signal: p.signalCode });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`pid ${p.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    p.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+  // Not an unhandled rejection while the caller is still busy sending the signal.
+  done.catch(() => {});
+  return done;
 }
 
 /** Resident set size of a live process in bytes, from /proc/<pid>/status (Linux). */
@@ -81,6 +105,17 @@ export function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   if (!m) throw new Error(`no VmRSS for ${pid}`);
   return Number(m[1]) * 1024;
+}
+
+/** Open file descriptors of a live process (Linux). */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** The scheduler state letter of /proc/<pid>/stat ('T' when stopped). */
+export function procState(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!;
 }
 
 /** Whether this host can bind the IPv6 loopback address. */
@@ -92,13 +127,39 @@ export function ipv6LoopbackAvailable(): Promise<boolean> {
   });
 }
 
-/** Functions to run at teardown, newest first, each one's failure not stopping the others. */
+/** Kills `p` for good: SIGCONT first, so that a SIGSTOPped one dies too, then SIGKILL. */
+async function kill(p: ChildProcess): Promise<void> {
+  if (!alive(p)) return;
+  for (const signal of ['SIGCONT', 'SIGKILL'] as const) {
+    try {
+      p.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+  await exited(p, 5000).catch(() => {});
+}
+
+/**
+ * What a test file started, undone at teardown (run() in afterEach or afterAll), newest first,
+ * each step's failure not stopping the others; run() also after a failed test.
+ */
 export class Cleanup {
   private readonly fns: (() => unknown)[] = [];
 
   add<T>(thing: T, fn: (t: T) => unknown): T {
     this.fns.push(() => fn(thing));
     return thing;
+  }
+
+  /** A process, or what holds one (RedisServer, AmbassadorProcess, Child), killed at teardown. */
+  track<T extends { readonly process: ChildProcess }>(x: T): T {
+    return this.add(x, (t) => kill(t.process));
+  }
+
+  /** A fresh temporary directory, removed at teardown. */
+  tempDir(prefix: string): string {
+    return this.add(mkdtempSync(path.join(os.tmpdir(), prefix)), (d) => rmSync(d, { recursive: true, force: true }));
   }
 
   async run(): Promise<void> {

@@ -1,7 +1,12 @@
-/** A real redis-server on a free loopback port, for integration tests. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+/**
+ * A real redis-server on a loopback port, for integration tests (and the unit tests' oracle),
+ * and waiting for a port to accept, which every process starter does.
+ */
+import type { ChildProcess } from 'node:child_process';
 import { freePort } from './freePort.js';
+import { startChild, type Cleanup } from './processes.js';
+import { connectError } from './rawClient.js';
+import { waitUntil } from './wait.js';
 
 export interface RedisServer {
   readonly port: number;
@@ -11,46 +16,37 @@ export interface RedisServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** redis-server without persistence on a free port (or `port`); `extraArgs` come last, so they can override the defaults. */
 export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
   const p = port ?? (await freePort());
-  const child = spawn(
-    'redis-server',
-    ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  await waitForPort(p, 5000).catch((err: Error) => {
-    child.kill('SIGKILL');
-    throw new Error(`redis-server on ${p} did not start: ${err.message}\n${output}`);
+  const child = startChild('redis-server', [
+    '--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extraArgs,
+  ]);
+  await waitForPort(p, 5000).catch(async (err: Error) => {
+    await child.stop('SIGKILL');
+    throw new Error(`redis-server on ${p} did not start: ${err.message}\n${child.output()}`);
   });
   return {
     port: p,
-    process: child,
+    process: child.process,
     url: `tcp://127.0.0.1:${p}`,
-    stop: (signal = 'SIGTERM') =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill(signal);
-      }),
+    stop: async (signal = 'SIGTERM') => {
+      await child.stop(signal);
+    },
   };
 }
 
+/** Stops `redis` with `signal` and starts a new one on the same port with `args` (which may differ), killed at teardown. */
+export async function restartRedis(cleanup: Cleanup, redis: RedisServer, args: string[], signal: NodeJS.Signals): Promise<RedisServer> {
+  await redis.stop(signal);
+  return cleanup.track(await startRedis(args, redis.port));
+}
+
+/** Waits until something accepts connections on `port` (redis-server, the ambassador, a sentinel). */
 export async function waitForPort(port: number, timeoutMs: number, host = '127.0.0.1'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ port, host });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await waitUntil(async () => (await connectError(port, host)) === null, {
+    timeoutMs,
+    intervalMs: 25,
+    what: `something listening on ${host}:${port}`,
+  });
 }

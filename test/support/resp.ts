@@ -1,7 +1,7 @@
 /**
  * A tiny, independent RESP2/RESP3 codec for tests: encodes commands and splits a reply stream
  * into decoded values. Deliberately not the project's scanner, so tests do not grade the code
- * with itself. redis-parser (RESP2 only) is the other oracle, see decodeResp2().
+ * with itself. redis-parser (RESP2 only) is the other oracle, see resp2Parser().
  */
 import { createRequire } from 'node:module';
 

@@ -8,7 +8,7 @@
  * patterns were checked against every other event the ambassador logs, so that none matches by
  * accident (see the list in the comment below).
  */
-import type { AmbassadorProcess } from './ambassadorProcess.js';
+import { eventLine, type AmbassadorProcess } from './ambassadorProcess.js';
 
 /** A client closed because Redis closed its connection on purpose ('upstream closed the connection on purpose; closing the client'). */
 export const SERVER_CLOSE_EVENT = /closed the connection on purpose|closed by (the )?(server|redis)/i;
@@ -47,5 +47,5 @@ export function eventNamesSince(amb: AmbassadorProcess, mark: number): string[] 
     .logs()
     .slice(mark)
     .filter((l) => l.level !== 'debug')
-    .map((l) => `${String(l.event)}${l.error !== undefined ? ` (${String(l.error)})` : ''}`);
+    .map(eventLine);
 }

@@ -19,7 +19,7 @@
  * silently does less, or gets more, fails.
  */
 import { RawClient } from './rawClient.js';
-import { parseFrames, plain, type RespValue } from './resp.js';
+import { plain, type RespValue } from './resp.js';
 
 /** Values captured from earlier replies in the same play (a cursor, a connection id, a DUMP). */
 export type Vars = Record<string, string | Buffer>;
@@ -133,7 +133,7 @@ export async function play(script: Script, opts: PlayOptions): Promise<Recording
             const end = step.replies === 0 ? start : ends[first + step.replies - 1]!;
             if (step.exceptions.length > 0) marked.push({ conn: step.conn, start, end, exceptions: step.exceptions });
             if (step.capture) {
-              const reply = parseFrames(c.received().subarray(start, ends[first])).values[0]!;
+              const reply = c.replyAt(first);
               vars[step.capture.name] = step.capture.pick ? step.capture.pick(reply) : reply.type === 'bulk' && reply.value ? Buffer.from(reply.value) : String(plain(reply));
             }
             break;

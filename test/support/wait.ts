@@ -1,4 +1,9 @@
-/** Polling helpers: tests wait for conditions, never for fixed times. */
+/** Time in tests: polling for conditions (never waiting fixed times for them), and the clock. */
+import { performance } from 'node:perf_hooks';
+
+/** Monotonic milliseconds: what frames, acknowledgements and switch-overs are timestamped with. */
+export const now = (): number => performance.now();
+
 export async function waitUntil(
   cond: () => boolean | Promise<boolean>,
   opts: { timeoutMs?: number; intervalMs?: number; what?: string | (() => string) } = {},

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { listenersFromEnv } from '../../../src/config/listenerContract.js';
 import { ConfigError } from '../../../src/config/configError.js';
+import type { ListenerSpec } from '../../../src/config/listenerSpec.js';
+import type { UpstreamAddress } from '../../../src/config/address.js';
 
 /** What Docker sets for `--link redis:redis` to a container exposing 6379 at 172.17.0.2. */
 const DOCKER_LINK_ENV = {
@@ -13,6 +15,17 @@ const DOCKER_LINK_ENV = {
   REDIS_PORT_6379_TCP_PROTO: 'tcp',
   REDIS_NAME: '/redis_ambassador/redis',
 };
+
+/** The one address of a static target; any other kind fails the test, naming what it was. */
+function staticUrl(l: ListenerSpec): string {
+  if (l.target.kind !== 'static') throw new Error(`${l.name}: expected a static target, got ${l.target.kind}`);
+  return l.target.upstream.url;
+}
+
+function candidates(l: ListenerSpec): readonly UpstreamAddress[] {
+  if (l.target.kind !== 'candidates') throw new Error(`${l.name}: expected a candidate list, got ${l.target.kind}`);
+  return l.target.candidates;
+}
 
 function errorOf(env: Record<string, string>): string {
   try {
@@ -31,8 +44,7 @@ describe('the socat contract', () => {
       {
         name: 'redis:6379',
         port: 6379,
-        upstreams: [{ host: '172.17.0.2', port: 6379, tls: false, url: 'tcp://172.17.0.2:6379' }],
-        sentinel: null,
+        target: { kind: 'static', upstream: { host: '172.17.0.2', port: 6379, tls: false, url: 'tcp://172.17.0.2:6379' } },
         source: 'REDIS_PORT_6379_TCP',
       },
     ]);
@@ -41,12 +53,12 @@ describe('the socat contract', () => {
 
   it('takes the remote-side -e form from the seed', () => {
     const { listeners } = listenersFromEnv({ REDIS_PORT_6379_TCP: 'tcp://192.168.0.71:6379' });
-    expect(listeners[0]).toMatchObject({ port: 6379, upstreams: [{ host: '192.168.0.71', port: 6379 }] });
+    expect(listeners[0]).toMatchObject({ port: 6379, target: { kind: 'static', upstream: { host: '192.168.0.71', port: 6379 } } });
   });
 
   it('listens on the port in the name, not the target port (REDIS_PORT_1234_TCP → 1234)', () => {
     const { listeners } = listenersFromEnv({ REDIS_PORT_1234_TCP: 'tcp://192.168.0.71:6379' });
-    expect(listeners[0]).toMatchObject({ name: 'redis:1234', port: 1234, upstreams: [{ port: 6379 }] });
+    expect(listeners[0]).toMatchObject({ name: 'redis:1234', port: 1234, target: { kind: 'static', upstream: { port: 6379 } } });
   });
 
   it('makes one listener per variable, sorted by port', () => {
@@ -54,7 +66,7 @@ describe('the socat contract', () => {
       CACHE_PORT_6380_TCP: 'tcp://10.0.0.6:6379',
       REDIS_PORT_6379_TCP: 'tcp://10.0.0.5:6379',
     });
-    expect(listeners.map((l) => [l.name, l.upstreams[0]!.url])).toEqual([
+    expect(listeners.map((l) => [l.name, staticUrl(l)])).toEqual([
       ['redis:6379', 'tcp://10.0.0.5:6379'],
       ['cache:6380', 'tcp://10.0.0.6:6379'],
     ]);
@@ -62,7 +74,7 @@ describe('the socat contract', () => {
 
   it('is greedy like sed: the host is everything up to the last colon', () => {
     const { listeners } = listenersFromEnv({ REDIS_PORT_6379_TCP: 'tcp://[fd00::5]:6380' });
-    expect(listeners[0]!.upstreams[0]).toEqual({ host: 'fd00::5', port: 6380, tls: false, url: 'tcp://[fd00::5]:6380' });
+    expect(listeners[0]!.target).toEqual({ kind: 'static', upstream: { host: 'fd00::5', port: 6380, tls: false, url: 'tcp://[fd00::5]:6380' } });
   });
 
   it('accepts the same port twice when both name the same target', () => {
@@ -75,7 +87,7 @@ describe('the socat contract', () => {
       REDIS_PORT_6379_TCP: 'tcp://172.17.0.5:6379',
       REDIS_ENV_REDIS_PORT_6379_TCP: 'tcp://192.168.0.71:6379',
     });
-    expect(listeners.map((l) => l.upstreams[0]!.url)).toEqual(['tcp://172.17.0.5:6379']);
+    expect(listeners.map(staticUrl)).toEqual(['tcp://172.17.0.5:6379']);
     expect(notes).toHaveLength(1);
     expect(notes[0]).toContain('REDIS_ENV_REDIS_PORT_6379_TCP ignored');
     expect(notes[0]).toContain('REDIS_PORT_6379_TCP');
@@ -100,12 +112,12 @@ describe('the socat contract', () => {
 describe('failover extensions (values socat never accepted)', () => {
   it('reads tcp://a,tcp://b as an ordered candidate list', () => {
     const { listeners } = listenersFromEnv({ REDIS_PORT_6379_TCP: 'tcp://10.0.0.5:6379,tcp://10.0.0.6:6380' });
-    expect(listeners[0]!.upstreams.map((u) => u.url)).toEqual(['tcp://10.0.0.5:6379', 'tcp://10.0.0.6:6380']);
+    expect(candidates(listeners[0]!).map((u) => u.url)).toEqual(['tcp://10.0.0.5:6379', 'tcp://10.0.0.6:6380']);
   });
 
   it('reads rediss:// and tls:// as TLS upstreams, also in candidate lists', () => {
     const { listeners } = listenersFromEnv({ REDIS_PORT_6379_TCP: 'rediss://cache.example:6380,tls://10.0.0.6:6380' });
-    expect(listeners[0]!.upstreams).toEqual([
+    expect(candidates(listeners[0]!)).toEqual([
       { host: 'cache.example', port: 6380, tls: true, url: 'rediss://cache.example:6380' },
       { host: '10.0.0.6', port: 6380, tls: true, url: 'rediss://10.0.0.6:6380' },
     ]);
@@ -121,8 +133,7 @@ describe('failover extensions (values socat never accepted)', () => {
       {
         name: 'redis:6379',
         port: 6379,
-        upstreams: [],
-        sentinel: { masterName: 'mymaster', sentinels: [{ host: '10.0.0.7', port: 26379 }, { host: 'fd00::8', port: 26380 }] },
+        target: { kind: 'sentinel', sentinel: { masterName: 'mymaster', sentinels: [{ host: '10.0.0.7', port: 26379 }, { host: 'fd00::8', port: 26380 }] } },
         source: 'REDIS_PORT_6379_SENTINEL',
       },
     ]);
@@ -134,7 +145,7 @@ describe('failover extensions (values socat never accepted)', () => {
       REDIS_PORT_6379_SENTINEL: 'mymaster@10.0.0.7:26379',
     });
     expect(listeners).toHaveLength(1);
-    expect(listeners[0]!.sentinel?.masterName).toBe('mymaster');
+    expect(listeners[0]!.target).toMatchObject({ kind: 'sentinel', sentinel: { masterName: 'mymaster' } });
     expect(notes.join()).toContain('REDIS_PORT_6379_TCP ignored for port 6379');
   });
 

@@ -3,10 +3,9 @@ import fc from 'fast-check';
 import { MetricsRegistry } from '../../../src/metrics/metricsRegistry.js';
 import { ListenerStats } from '../../../src/metrics/listenerStats.js';
 import { DURATION_BUCKETS, ERROR_CODES, METRICS, METRIC_PREFIX, PUSH_KINDS } from '../../../src/metrics/metricTable.js';
-import { CommandIndex } from '../../../src/resp/commandIndex.js';
+import { TRAITS } from '../../../src/resp/commandTraits.js';
 
-const index = new CommandIndex();
-const id = (label: string): number => index.idOf(label);
+const id = (label: string): number => TRAITS.idOf(label);
 
 interface Sample {
   name: string;
@@ -90,7 +89,7 @@ function fill(s: ListenerStats): void {
 
 describe('MetricsRegistry', () => {
   it('declares every metric of the table with its HELP and TYPE, once', async () => {
-    const reg = new MetricsRegistry(index.names);
+    const reg = new MetricsRegistry(TRAITS.names);
     fill(reg.forListener('redis'));
     const { help, type } = parse(await reg.metrics());
     for (const def of Object.values(METRICS)) {
@@ -102,7 +101,7 @@ describe('MetricsRegistry', () => {
   });
 
   it('every sample of a declared metric carries exactly the declared labels', async () => {
-    const reg = new MetricsRegistry(index.names);
+    const reg = new MetricsRegistry(TRAITS.names);
     fill(reg.forListener('redis'));
     fill(reg.forListener('cache'));
     const { samples } = parse(await reg.metrics());
@@ -120,7 +119,7 @@ describe('MetricsRegistry', () => {
   });
 
   it('writes the counters and gauges a ListenerStats holds, per listener', async () => {
-    const reg = new MetricsRegistry(index.names);
+    const reg = new MetricsRegistry(TRAITS.names);
     fill(reg.forListener('redis'));
     reg.forListener('idle');
     const { samples } = parse(await reg.metrics());
@@ -154,7 +153,7 @@ describe('MetricsRegistry', () => {
   });
 
   it('histograms: cumulative buckets in bound order, +Inf equal to _count, _sum in seconds', async () => {
-    const reg = new MetricsRegistry(index.names);
+    const reg = new MetricsRegistry(TRAITS.names);
     fill(reg.forListener('redis'));
     const { samples } = parse(await reg.metrics());
     const name = METRICS.commandDuration.name;
@@ -190,7 +189,7 @@ describe('MetricsRegistry', () => {
     const latency = fc.oneof(fc.double({ min: 0, max: 30_000, noNaN: true }), fc.constantFrom(...boundsMs));
     await fc.assert(
       fc.asyncProperty(fc.array(latency, { minLength: 1, maxLength: 40 }), async (ms) => {
-        const reg = new MetricsRegistry(index.names);
+        const reg = new MetricsRegistry(TRAITS.names);
         const s = reg.forListener('p');
         for (const m of ms) s.durations.observe(id('set'), m);
         const { samples } = parse(await reg.metrics());
@@ -206,8 +205,8 @@ describe('MetricsRegistry', () => {
     );
   });
 
-  it('names commands by the index labels: subcommands as "parent|sub", id 0 as "unknown"', async () => {
-    const reg = new MetricsRegistry(index.names);
+  it('names commands by the command table labels: subcommands as "parent|sub", id 0 as "unknown"', async () => {
+    const reg = new MetricsRegistry(TRAITS.names);
     const s = reg.forListener('redis');
     s.commands[id('client|setname')] = 1;
     s.commands[0] = 7;
@@ -217,7 +216,7 @@ describe('MetricsRegistry', () => {
   });
 
   it('reads the stats at scrape time, not at registration', async () => {
-    const reg = new MetricsRegistry(index.names);
+    const reg = new MetricsRegistry(TRAITS.names);
     const s = reg.forListener('redis');
     const before = parse(await reg.metrics()).samples;
     expect(value(before, METRICS.bytes.name, { listener: 'redis', direction: 'in' })).toBe(0);
@@ -229,7 +228,7 @@ describe('MetricsRegistry', () => {
   });
 
   it('escapes label values (a listener name with a quote and a backslash round-trips)', async () => {
-    const reg = new MetricsRegistry(index.names);
+    const reg = new MetricsRegistry(TRAITS.names);
     const weird = 'we"ird\\name';
     reg.forListener(weird).clients = 3;
     const { samples } = parse(await reg.metrics());
@@ -237,7 +236,7 @@ describe('MetricsRegistry', () => {
   });
 
   it('includes the default process metrics, with the same prefix', async () => {
-    const reg = new MetricsRegistry(index.names);
+    const reg = new MetricsRegistry(TRAITS.names);
     const { type } = parse(await reg.metrics());
     expect(type.has(`${METRIC_PREFIX}process_cpu_user_seconds_total`)).toBe(true);
     expect(type.has(`${METRIC_PREFIX}nodejs_eventloop_lag_seconds`)).toBe(true);
@@ -245,11 +244,11 @@ describe('MetricsRegistry', () => {
   });
 
   it('forListener gives ListenerStats sized to the command table', () => {
-    const reg = new MetricsRegistry(index.names);
+    const reg = new MetricsRegistry(TRAITS.names);
     const s = reg.forListener('x');
     expect(s).toBeInstanceOf(ListenerStats);
-    expect(s.commandCount).toBe(index.size);
-    expect(s.commands.length).toBe(index.size);
-    expect(s.errors.length).toBe(index.size * ERROR_CODES.length);
+    expect(s.commandCount).toBe(TRAITS.size);
+    expect(s.commands.length).toBe(TRAITS.size);
+    expect(s.errors.length).toBe(TRAITS.size * ERROR_CODES.length);
   });
 });

@@ -4,23 +4,27 @@
  * commands outside the table, and the configuration errors a bad list gives.
  */
 import { describe, expect, it } from 'vitest';
-import { CommandPolicy, type PolicySpec } from '../../../src/proxy/commandPolicy.js';
+import { CommandPolicy } from '../../../src/proxy/commandPolicy.js';
 import { ConfigError } from '../../../src/config/configError.js';
 import { parseCommandList } from '../../../src/config/commandList.js';
-import { CommandIndex, UNKNOWN_COMMAND } from '../../../src/resp/commandIndex.js';
+import type { PolicySpec } from '../../../src/config/settings.js';
+import { UNKNOWN_COMMAND } from '../../../src/resp/commandIndex.js';
+import { TRAITS } from '../../../src/resp/commandTraits.js';
 
-const index = new CommandIndex();
-const id = (label: string): number => index.idOf(label);
+const id = (label: string): number => TRAITS.idOf(label);
+// As cli.ts builds it: every label of the command table but id 0's "unknown".
+// The same check cli.ts gives loadConfig.
+const isCommand = (name: string): boolean => TRAITS.isLabel(name);
 
 function policy(mode: 'deny' | 'allow', list: string): CommandPolicy {
   const source = mode === 'deny' ? 'AMBASSADOR_DENY_COMMANDS' : 'AMBASSADOR_ALLOW_COMMANDS';
-  const spec: PolicySpec = { mode, names: parseCommandList(list, source), source };
-  return new CommandPolicy(index, spec);
+  const spec: PolicySpec = { mode, names: parseCommandList(list, source, isCommand), source };
+  return new CommandPolicy(spec);
 }
 
 /** Every label the policy lets through, for whole-table assertions. */
 function allowedLabels(p: CommandPolicy): string[] {
-  return index.names.filter((_, i) => p.allows(i));
+  return TRAITS.names.filter((_, i) => p.allows(i));
 }
 
 describe('deny-list', () => {
@@ -29,13 +33,13 @@ describe('deny-list', () => {
   it('refuses exactly the listed commands and every subcommand of a listed parent', () => {
     expect(p.allows(id('flushall'))).toBe(false);
     expect(p.allows(id('config'))).toBe(false);
-    for (const label of index.names.filter((n) => n.startsWith('config|'))) expect(p.allows(id(label)), label).toBe(false);
-    expect(index.names.filter((n) => n.startsWith('config|')).length).toBeGreaterThan(3); // get, set, rewrite, resetstat, …
+    for (const label of TRAITS.names.filter((n) => n.startsWith('config|'))) expect(p.allows(id(label)), label).toBe(false);
+    expect(TRAITS.names.filter((n) => n.startsWith('config|')).length).toBeGreaterThan(3); // get, set, rewrite, resetstat, …
   });
 
   it('lets everything else through, including commands outside the table (the upstream answers those)', () => {
-    const refused = index.names.filter((_, i) => !p.allows(i));
-    expect(refused.sort()).toEqual(['config', ...index.names.filter((n) => n.startsWith('config|')), 'flushall'].sort());
+    const refused = TRAITS.names.filter((_, i) => !p.allows(i));
+    expect(refused.sort()).toEqual(['config', ...TRAITS.names.filter((n) => n.startsWith('config|')), 'flushall'].sort());
     expect(p.allows(UNKNOWN_COMMAND)).toBe(true);
     for (const label of ['get', 'set', 'flushdb', 'client|list', 'multi', 'exec']) expect(p.allows(id(label)), label).toBe(true);
   });
@@ -45,7 +49,7 @@ describe('deny-list', () => {
     expect(sub.allows(id('config|set'))).toBe(false);
     expect(sub.allows(id('config|get'))).toBe(true);
     expect(sub.allows(id('config'))).toBe(true);
-    expect(index.names.length - allowedLabels(sub).length).toBe(1);
+    expect(TRAITS.names.length - allowedLabels(sub).length).toBe(1);
   });
 
   it('names are case-insensitive, surrounding blanks and empty entries are ignored', () => {
@@ -53,7 +57,7 @@ describe('deny-list', () => {
     expect(q.allows(id('flushall'))).toBe(false);
     expect(q.allows(id('config|get'))).toBe(false);
     expect(q.allows(id('config|set'))).toBe(true);
-    expect(index.names.length - allowedLabels(q).length).toBe(2);
+    expect(TRAITS.names.length - allowedLabels(q).length).toBe(2);
   });
 });
 
@@ -73,7 +77,7 @@ describe('allow-list', () => {
 
   it('an allowed parent allows all of its subcommands', () => {
     const q = policy('allow', 'client');
-    expect(allowedLabels(q).sort()).toEqual(['client', ...index.names.filter((n) => n.startsWith('client|'))].sort());
+    expect(allowedLabels(q).sort()).toEqual(['client', ...TRAITS.names.filter((n) => n.startsWith('client|'))].sort());
   });
 });
 

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CommandIndex, UNKNOWN_COMMAND, fnv1a } from '../../../src/resp/commandIndex.js';
+import { COMMAND_INDEX, UNKNOWN_COMMAND, fnv1a } from '../../../src/resp/commandIndex.js';
 import { COMMAND_DEFS } from '../../../src/resp/commandTable.js';
+import { TRAITS } from '../../../src/resp/commandTraits.js';
 import { RespScanner } from '../../../src/resp/scanner.js';
 
-const index = new CommandIndex();
+const index = COMMAND_INDEX;
 
 function multibulk(args: (string | Buffer)[]): Buffer {
   const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
@@ -27,31 +28,23 @@ function lookupBytes(bytes: Buffer | string): number {
   return ids[0]!;
 }
 
-const label = (bytes: Buffer | string): string => index.names[lookupBytes(bytes)]!;
+const label = (bytes: Buffer | string): string => TRAITS.names[lookupBytes(bytes)]!;
 
 const ALL_NAMES = new Set(COMMAND_DEFS.map((d) => d.name));
 
 describe('CommandIndex', () => {
-  it('has one id per command and subcommand, with id 0 "unknown"', () => {
-    const subs = COMMAND_DEFS.reduce((n, d) => n + d.subcommands.length, 0);
-    expect(index.size).toBe(1 + COMMAND_DEFS.length + subs);
-    expect(index.names[UNKNOWN_COMMAND]).toBe('unknown');
-    expect(new Set(index.names).size).toBe(index.names.length);
-    expect(index.blocking.length).toBe(index.size);
-  });
-
   it('has no FNV-1a collisions among command names, nor among each command’s subcommands', () => {
     const top = COMMAND_DEFS.map((d) => fnv1a(Buffer.from(d.name)));
     expect(new Set(top).size).toBe(top.length);
     for (const d of COMMAND_DEFS) {
-      const h = d.subcommands.map((s) => fnv1a(Buffer.from(s)));
+      const h = d.subcommands.map((s) => fnv1a(Buffer.from(s.name)));
       expect([d.name, new Set(h).size]).toEqual([d.name, h.length]);
     }
   });
 
   it('every name in COMMAND_DEFS looks up to its own id (multibulk, upper, lower and mixed case, inline)', () => {
     for (const d of COMMAND_DEFS) {
-      const id = index.idOf(d.name);
+      const id = TRAITS.idOf(d.name);
       const mixed = [...d.name].map((c, i) => (i % 2 ? c.toUpperCase() : c)).join('');
       expect([d.name, lookupBytes(multibulk([d.name]))]).toEqual([d.name, id]);
       expect([d.name, lookupBytes(multibulk([d.name.toUpperCase()]))]).toEqual([d.name, id]);
@@ -67,7 +60,7 @@ describe('CommandIndex', () => {
 
   it('every subcommand looks up to "command|sub", case-insensitively', () => {
     for (const d of COMMAND_DEFS) {
-      for (const s of d.subcommands) {
+      for (const { name: s } of d.subcommands) {
         expect(label(multibulk([d.name.toUpperCase(), s.toUpperCase(), 'x']))).toBe(`${d.name}|${s}`);
         expect(label(`${d.name} ${s}\r\n`)).toBe(`${d.name}|${s}`);
       }
@@ -111,32 +104,30 @@ describe('CommandIndex', () => {
     expect(ids).toEqual([UNKNOWN_COMMAND, UNKNOWN_COMMAND, UNKNOWN_COMMAND]);
   });
 
-  it('idOf throws for a label not in the table', () => {
-    expect(index.idOf('get')).toBeGreaterThan(0);
-    expect(index.idOf('client|reply')).toBeGreaterThan(0);
-    expect(() => index.idOf('nosuchcommand')).toThrow(/not in the command table/);
-  });
-
-  it('marks blocking commands (Redis "blocking" flag, WAIT) and only those', () => {
-    for (const name of ['blpop', 'brpop', 'blmove', 'bzpopmin', 'wait']) expect([name, index.blocking[index.idOf(name)]]).toEqual([name, 1]);
-    for (const name of ['get', 'set', 'client|pause', 'subscribe', 'unknown']) expect([name, index.blocking[index.idOf(name)]]).toEqual([name, 0]);
-  });
-
-  it('tokenIs compares a captured token with a lower-case word', () => {
-    let checked = false;
-    const s = new RespScanner('request', {
-      onFrame: (sc) => {
-        expect(CommandIndex.tokenIs(sc, 0, 'client')).toBe(true);
-        expect(CommandIndex.tokenIs(sc, 1, 'reply')).toBe(true);
-        expect(CommandIndex.tokenIs(sc, 2, 'skip')).toBe(true);
-        expect(CommandIndex.tokenIs(sc, 2, 'ski')).toBe(false);
-        expect(CommandIndex.tokenIs(sc, 2, 'skipp')).toBe(false);
-        expect(CommandIndex.tokenIs(sc, 3, 'x')).toBe(false);
-        checked = true;
-      },
-      onProtocolError: (m) => expect.fail(m),
-    });
-    s.feed(multibulk(['CLIENT', 'Reply', 'SKIP']));
-    expect(checked).toBe(true);
+  it('tokensWanted: the name alone for most commands, more where the traits ask for them, 1 for unknown names', () => {
+    const wanted = (bytes: string): number => {
+      const asked: number[] = [];
+      const sink = { onFrame: () => {}, onProtocolError: (m: string) => expect.fail(m), tokensWanted: (sc: RespScanner) => { asked.push(index.tokensWanted(sc)); return asked.at(-1)!; } };
+      new RespScanner('request', sink).feed(Buffer.from(bytes, 'latin1'));
+      const bytewise = new RespScanner('request', sink);
+      for (const b of Buffer.from(bytes, 'latin1')) bytewise.feed(Buffer.from([b]));
+      expect(asked.length).toBe(2);
+      expect(asked[0]).toBe(asked[1]);
+      return asked[0]!;
+    };
+    // Asked at the name, whole frame or byte by byte: what the scanner must capture.
+    for (const [words, n] of [
+      [['GET', 'k'], 1],
+      [['nosuchcommand', 'x'], 1],
+      [['CONFIG', 'GET', 'x'], 2],
+      [['HELLO', '3'], 2],
+      // CLIENT REPLY's mode and CLIENT TRACKING's ON/OFF are third tokens.
+      [['CLIENT', 'REPLY', 'OFF'], 3],
+      // XREAD's BLOCK may come after COUNT n.
+      [['XREAD', 'COUNT', '1', 'BLOCK', '0', 'STREAMS', 's', '$'], 8],
+      [['XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's', '>'], 8],
+    ] as const) {
+      expect([words[0], wanted(multibulk([...words]).toString('latin1'))]).toEqual([words[0], n]);
+    }
   });
 });

@@ -1,6 +1,7 @@
 /** Runs the scanner over chunked input and records every frame it reports, with global offsets. */
 import { createRequire } from 'node:module';
-import { MAX_TOKENS, RespScanner, TOKEN_AGGREGATE, TOKEN_BYTES, TOKEN_NULL, type ScannerLimits, type ScannerMode } from '../../../src/resp/scanner.js';
+import type { Limits } from '../../../src/config/settings.js';
+import { MAX_TOKENS, RespScanner, TOKEN_AGGREGATE, TOKEN_BYTES, TOKEN_NULL, type ScannerMode } from '../../../src/resp/scanner.js';
 
 export interface ScannedFrame {
   start: number;
@@ -34,7 +35,7 @@ export function describeFrame(s: RespScanner, start: number, end: number): Scann
   return { start, end, frameType: s.frameType, frameCount: s.frameCount, tokenCount: s.tokenCount, tokens, tokenLength, tokenHash };
 }
 
-export function scanChunks(mode: ScannerMode, chunks: readonly Buffer[], limits?: ScannerLimits): ScanResult {
+export function scanChunks(mode: ScannerMode, chunks: readonly Buffer[], limits?: Limits): ScanResult {
   const result: ScanResult = { frames: [], error: null };
   let base = 0;
   let last = 0;
@@ -52,7 +53,7 @@ export function scanChunks(mode: ScannerMode, chunks: readonly Buffer[], limits?
         result.error = { message, goodEnd, chunkStart };
       },
     },
-    limits,
+    limits === undefined ? {} : { limits },
   );
   for (const c of chunks) {
     chunkStart = base;
@@ -62,7 +63,7 @@ export function scanChunks(mode: ScannerMode, chunks: readonly Buffer[], limits?
   return result;
 }
 
-export function scan(mode: ScannerMode, bytes: Buffer | string, limits?: ScannerLimits): ScanResult {
+export function scan(mode: ScannerMode, bytes: Buffer | string, limits?: Limits): ScanResult {
   return scanChunks(mode, [typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes], limits);
 }
 

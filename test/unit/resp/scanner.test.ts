@@ -2,13 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   MAX_TOKENS,
-  REDIS_DEFAULT_LIMITS,
   RESP_TYPE,
   RespScanner,
   TOKEN_AGGREGATE,
   TOKEN_BYTES,
   TOKEN_NULL,
 } from '../../../src/resp/scanner.js';
+import { REDIS_DEFAULT_LIMITS } from '../../../src/config/settings.js';
 import { fnv1a } from '../../../src/resp/commandIndex.js';
 import { cutAt, oneByteChunks, oracleDecode, scan, scanChunks, signature, type Plain, type ScanResult, type ScannedFrame } from './scanHelpers.js';
 import { exchange, startRedis, type RedisServer } from '../realRedis.js';
@@ -427,6 +427,12 @@ describe('RespScanner reply mode, RESP3', () => {
     }
   });
 
+  // Only '?' is RESP3's streamed form; any other bad one-character length is just invalid.
+  it('a one-character bad length like "$z" is an invalid length, not a streamed type', () => {
+    expect(scan('reply', '$z\r\n').error?.message).toBe("Protocol error: invalid length for type '$'");
+    expect(scan('reply', '*x\r\n').error?.message).toBe("Protocol error: invalid length for type '*'");
+  });
+
   it('refuses streamed RESP3 types with a clear message', () => {
     expect(scan('reply', '$?\r\n;4\r\nHell\r\n;0\r\n').error?.message).toBe("Protocol error: streamed RESP3 type '$?' is not supported");
     expect(scan('reply', '+OK\r\n*?\r\n').error).toEqual({ message: "Protocol error: streamed RESP3 type '*?' is not supported", goodEnd: 5, chunkStart: 0 });
@@ -723,5 +729,70 @@ describe('RespScanner request mode: protocol errors are exactly what redis-serve
     const bytes = big('*1\r\n', 70 * 1024, 'x');
     expect(await serverProtocolError(bytes)).toBe('-ERR Protocol error: too big bulk count string');
     expect(scannerProtocolError(bytes)).toBe('-ERR Protocol error: too big bulk count string');
+  });
+});
+
+describe('RespScanner options', () => {
+  /** Token texts of every frame, for a reply scanner built with `options`. */
+  function tokensOf(bytes: string, options: ConstructorParameters<typeof RespScanner>[2]): string[][] {
+    const out: string[][] = [];
+    const s = new RespScanner(
+      'reply',
+      {
+        onFrame: (sc) => {
+          const t: string[] = [];
+          for (let k = 0; k < sc.tokenCount; k++) t.push(Buffer.from(sc.tokenBytes.subarray(k * TOKEN_BYTES, k * TOKEN_BYTES + Math.max(0, Math.min(sc.tokenLength[k]!, TOKEN_BYTES)))).toString('latin1'));
+          out.push(t);
+        },
+        onProtocolError: (m) => expect.fail(m),
+      },
+      options,
+    );
+    s.feed(Buffer.from(bytes, 'latin1'));
+    return out;
+  }
+
+  const STREAM = '+OK\r\n-ERR x\r\n:5\r\n$3\r\nabc\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n>2\r\n$1\r\np\r\n$1\r\nq\r\n';
+
+  it('without lean, every top-level scalar and the elements of every aggregate are captured', () => {
+    expect(tokensOf(STREAM, {})).toEqual([['ok'], ['err x'], ['5'], ['abc'], ['a', 'b'], ['p', 'q']]);
+  });
+
+  it('lean: only simple strings, errors and push elements, and array elements while `arrays` says so', () => {
+    // Without an ArrayCapture arrays are captured, as before the option existed.
+    expect(tokensOf(STREAM, { lean: true })).toEqual([['ok'], ['err x'], [], [], ['a', 'b'], ['p', 'q']]);
+    expect(tokensOf(STREAM, { lean: true, arrays: { captureArrays: false } })).toEqual([['ok'], ['err x'], [], [], [], ['p', 'q']]);
+    expect(tokensOf(STREAM, { lean: true, arrays: { captureArrays: true } })).toEqual([['ok'], ['err x'], [], [], ['a', 'b'], ['p', 'q']]);
+  });
+
+  it('`arrays` is read as each reply begins, so a change takes effect from the next frame, even mid-chunk', () => {
+    const capture = { captureArrays: false };
+    const seen: number[] = [];
+    const s = new RespScanner(
+      'reply',
+      {
+        onFrame: (sc) => {
+          seen.push(sc.tokenCount);
+          capture.captureArrays = !capture.captureArrays;
+        },
+        onProtocolError: (m) => expect.fail(m),
+      },
+      { lean: true, arrays: capture },
+    );
+    const arr = '*2\r\n$1\r\na\r\n$1\r\nb\r\n';
+    s.feed(Buffer.from(arr + arr));
+    // A change made while a frame is being scanned does not affect that frame.
+    s.feed(Buffer.from(arr.slice(0, 6)));
+    capture.captureArrays = !capture.captureArrays;
+    s.feed(Buffer.from(arr.slice(6)));
+    expect(seen).toEqual([0, 2, 0]);
+  });
+
+  it('limits given as an option apply in request mode', () => {
+    const limits = { ...REDIS_DEFAULT_LIMITS, maxBulkLength: 4, maxMultibulkLength: 2, maxInlineLength: 10 };
+    expect(scan('request', '*1\r\n$4\r\nPING\r\n', limits).error).toBeNull();
+    expect(scan('request', '*1\r\n$5\r\nHELLO\r\n', limits).error?.message).toBe('Protocol error: invalid bulk length');
+    expect(scan('request', '*3\r\n$1\r\na\r\n', limits).error?.message).toBe('Protocol error: invalid multibulk length');
+    expect(scan('request', 'PING 12345678', limits).error?.message).toBe('Protocol error: too big inline request');
   });
 });

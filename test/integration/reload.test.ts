@@ -178,18 +178,18 @@ describe('files rewritten in place, and SIGHUP', () => {
 
   it("the clients' password rewritten in place applies to every AUTH from then on, without SIGHUP; authenticated clients go on", async () => {
     const authed = cleanup.add(await RawClient.connect(plainPort), (c) => c.close());
-    expect(plain(await authed.request('AUTH', CLIENT_PASS))).toBe('OK');
+    expect(plain(await authed.call(['AUTH', CLIENT_PASS]))).toBe('OK');
     const waiting = cleanup.add(await RawClient.connect(plainPort), (c) => c.close());
     const before = await reloads(amb, 'requirepass');
     writeFileSync(requirepass, 'client-pass-2\n');
     await waitMetric(amb, () => reloads(amb, 'requirepass'), before + 1, 'requirepass reloaded on the file change');
     expect(amb.logs().some((l) => l.event === 'secrets reloaded' && l.material === 'requirepass' && l.trigger === 'file change')).toBe(true);
-    expect(plain(await authed.request('PING'))).toBe('PONG');
-    expect(await waiting.request('AUTH', CLIENT_PASS)).toMatchObject({ type: 'error', value: expect.stringMatching(/^WRONGPASS/) });
-    expect(plain(await waiting.request('AUTH', 'client-pass-2'))).toBe('OK');
+    expect(plain(await authed.call(['PING']))).toBe('PONG');
+    expect(await waiting.call(['AUTH', CLIENT_PASS])).toMatchObject({ type: 'error', value: expect.stringMatching(/^WRONGPASS/) });
+    expect(plain(await waiting.call(['AUTH', 'client-pass-2']))).toBe('OK');
     const fresh = cleanup.add(await RawClient.connect(plainPort), (c) => c.close());
-    expect(String((await fresh.request('AUTH', CLIENT_PASS)).value)).toMatch(/^WRONGPASS/);
-    expect(plain(await fresh.request('AUTH', 'client-pass-2'))).toBe('OK');
+    expect(String((await fresh.call(['AUTH', CLIENT_PASS])).value)).toMatch(/^WRONGPASS/);
+    expect(plain(await fresh.call(['AUTH', 'client-pass-2']))).toBe('OK');
     for (const c of [authed, waiting, fresh]) c.close();
   });
 
@@ -314,7 +314,7 @@ describe("the upstream side: a consumer-side ambassador's client certificate", (
     );
     expect(consumer.logs().some((l) => l.event === 'watching secret files')).toBe(false);
     const open = cleanup.add(await RawClient.connect(cPort), (c) => c.close());
-    expect(plain(await open.request('SET', 'up:k', 'v'))).toBe('OK');
+    expect(plain(await open.call(['SET', 'up:k', 'v']))).toBe('OK');
 
     const refused = await server.metric('redis_ambassador_tls_handshake_failures_total', { reason: 'expired' });
     writeInPlace(live, certs.clientExpired);
@@ -322,9 +322,9 @@ describe("the upstream side: a consumer-side ambassador's client certificate", (
     consumer.process.kill('SIGHUP');
     await waitMetric(consumer, () => reloads(consumer, 'upstream_tls'), before + 1, 'upstream TLS reloaded');
     expect(await consumerExpiry(consumer, `redis:${cPort}`)).toBeLessThan(0);
-    expect(plain(await open.request('GET', 'up:k'))).toBe('v'); // its upstream connection was made before
+    expect(plain(await open.call(['GET', 'up:k']))).toBe('v'); // its upstream connection was made before
     const fresh = cleanup.add(await RawClient.connect(cPort), (c) => c.close());
-    const reply = await fresh.request('GET', 'up:k');
+    const reply = await fresh.call(['GET', 'up:k']);
     expect(reply).toMatchObject({ type: 'error', value: expect.stringMatching(/has expired/) });
     expect(await server.metric('redis_ambassador_tls_handshake_failures_total', { reason: 'expired' })).toBeGreaterThan(refused);
 
@@ -334,7 +334,7 @@ describe("the upstream side: a consumer-side ambassador's client certificate", (
     const notAfter = Date.parse(new X509Certificate(readFileSync(issued['client-2']!.cert)).validTo);
     expect(await consumerExpiry(consumer, `redis:${cPort}`)).toBeGreaterThan((notAfter - Date.now()) / 1000 - 60);
     const again = cleanup.add(await RawClient.connect(cPort), (c) => c.close());
-    expect(plain(await again.request('GET', 'up:k'))).toBe('v');
+    expect(plain(await again.call(['GET', 'up:k']))).toBe('v');
     for (const c of [open, fresh, again]) c.close();
   });
 });

@@ -118,7 +118,11 @@ export class TlsTerminator {
   }
 
   private onHandshakeFailed(err: NodeJS.ErrnoException, s: tls.TLSSocket): void {
-    this.refused(`${s.remoteAddress}:${s.remotePort}`, err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'timeout' : 'protocol', err.message);
+    // A socket reset mid-handshake has lost its address by now; the raw socket under it (whose
+    // address handle() read, and so kept) still has it.
+    const raw = (s as tls.TLSSocket & { _parent?: net.Socket })._parent;
+    const peer = s.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort}` : `${raw?.remoteAddress}:${raw?.remotePort}`;
+    this.refused(peer, err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'timeout' : 'protocol', err.message);
     // Node reports the failure and leaves the socket open: it is ours to close.
     s.destroy();
   }

@@ -149,6 +149,9 @@ describe('clients that do not', () => {
     const before = await failures('protocol');
     await expect(TlsClient.connect(tlsPort, { ca: certs.otherCa })).rejects.toThrow(/certificate|self.signed|issuer/i);
     await waitUntil(async () => (await failures('protocol')) === before + 1, { what: 'protocol failure counted' });
+    // The client hung up mid-handshake: the log line still names it.
+    const line = amb.logs().filter((l) => l.event === 'tls client refused' && l.reason === 'protocol').pop();
+    expect(String(line?.client)).toMatch(/127\.0\.0\.1:\d+$/);
   });
 
   it('the refusals never reached the upstream: no session was made for them', async () => {

@@ -16,14 +16,16 @@ import { RequestGate } from './proxy/requestGate.js';
 import { TRAITS } from './resp/commandTraits.js';
 import { describeTarget } from './config/listenerSpec.js';
 import type { Runtime } from './runtime.js';
+import { Secrets } from './secrets/secrets.js';
+import { listenerAuth } from './secrets/sessionAuth.js';
 import { UpstreamDialer } from './upstream/dialer.js';
-import { upstreamAuth } from './upstream/upstreamAuth.js';
 import { UpstreamProbes } from './upstream/upstreamProbes.js';
 
 export class Ambassador implements Runtime {
   private readonly listeners: Listener[] = [];
   private readonly metrics = new MetricsRegistry(TRAITS.names);
   private readonly probes: UpstreamProbes;
+  private readonly secrets: Secrets;
   private admin: AdminServer | null = null;
 
   constructor(
@@ -33,14 +35,17 @@ export class Ambassador implements Runtime {
     worker = false,
   ) {
     if (worker) reportToPrimary(this.metrics.registry);
-    const auth = upstreamAuth(config);
+    const statsOf = (name: string) => this.metrics.forListener(name);
+    this.secrets = new Secrets(config, log, this.metrics.reloads, statsOf);
+    const store = this.secrets.store;
     const byName = new Map<string, Listener>();
-    this.probes = new UpstreamProbes(config, auth, (name) => this.metrics.forListener(name), log, (name, reason) =>
-      byName.get(name)?.upstreamChanged(reason),
-    );
+    this.probes = new UpstreamProbes(config, () => store.upstreamPreamble(), statsOf, log, (name, reason) => byName.get(name)?.upstreamChanged(reason), store.upstreamTls);
     const policy = config.policy ? new CommandPolicy(config.policy) : null;
     const gated = policy !== null || config.requirepass !== null;
-    const newGate = (): RequestGate | null => (gated ? new RequestGate(policy, config.requirepass) : null);
+    const requirepass = config.requirepass === null ? null : () => store.requirepass();
+    const newGate = (): RequestGate | null => (gated ? new RequestGate(policy, requirepass) : null);
+    const auth = config.upstreamCredentials === null ? null : listenerAuth(store);
+    const tlsListen = config.tlsListen;
     for (const spec of config.listeners) {
       const stats = this.metrics.forListener(spec.name);
       const runtime: ListenerRuntime = {
@@ -59,9 +64,10 @@ export class Ambassador implements Runtime {
           unavailableWaitMs: config.unavailableWaitMs,
         },
       };
-      const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: config.tls, preamble: auth };
+      const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: store.upstreamTls, preamble: store.upstreamPreamble() };
       const dialer = new UpstreamDialer(this.probes.selector(spec.name), dialSettings, stats, log);
-      const listener = new Listener(runtime, spec.port, dialer, newGate, config.maxClients);
+      const tls = tlsListen?.ports.has(spec.port) ? { clientAuth: tlsListen.clientAuth, handshakeTimeoutMs: tlsListen.handshakeTimeoutMs, store } : null;
+      const listener = new Listener(runtime, spec.port, dialer, newGate, config.maxClients, tls);
       byName.set(spec.name, listener);
       this.listeners.push(listener);
     }
@@ -80,8 +86,9 @@ export class Ambassador implements Runtime {
         throw new Error(`cannot listen on port ${l.port} for ${l.name}: ${(err as Error).message}`);
       }
       const spec = this.config.listeners[i]!;
-      this.log.info('listening', { listener: l.name, port: l.port, upstream: describeTarget(spec.target), source: spec.source });
+      this.log.info('listening', { listener: l.name, port: l.port, upstream: describeTarget(spec.target), source: spec.source, tls: l.secure });
     }
+    this.secrets.start();
     this.probes.start();
     if (this.config.admin) {
       this.admin = new AdminServer(this.metrics, this.probes, this.log);
@@ -94,8 +101,14 @@ export class Ambassador implements Runtime {
     }
   }
 
+  /** SIGHUP: re-read every secret file; new handshakes and new upstream connections use what it holds. */
+  reload(trigger: string): void {
+    this.secrets.reload(trigger);
+  }
+
   /** Stops accepting, waits up to the shutdown timeout for replies in flight, then closes all. */
   async stop(): Promise<void> {
+    this.secrets.stop();
     this.probes.stop();
     for (const l of this.listeners) l.stopAccepting();
     const sessions = this.listeners.flatMap((l) => [...l.sessions]);

@@ -20,6 +20,7 @@ import type { ReplayCommand } from '../upstream/replayCommand.js';
 import { ReplyMatcher } from './replyMatcher.js';
 import { ReplyPath, type ReplyEvents } from './replyPath.js';
 import type { RequestGate } from './requestGate.js';
+import type { SessionAuth } from '../secrets/sessionAuth.js';
 import { RequestPath, type RequestEvents } from './requestPath.js';
 import { TRAITS } from '../resp/commandTraits.js';
 import type { UpstreamUnreachable } from '../upstream/connector.js';
@@ -52,6 +53,7 @@ export type CloseReason =
   | 'upstream lost'
   | 'closed by the server'
   | 'replay refused'
+  | 'identity no longer mapped'
   | 'upstream protocol error'
   | 'shutdown'
   | 'shutdown timeout';
@@ -79,6 +81,8 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     private readonly dialer: UpstreamDialer,
     gate: RequestGate | null,
     private readonly onClosed: (s: Session) => void,
+    /** Who its upstream connections AUTH as (the listener's credentials, or its certificate's ACL user). */
+    private readonly auth: SessionAuth | null = runtime.upstreamAuth,
   ) {
     const settings = runtime.settings;
     this.matcher = new ReplyMatcher(
@@ -142,9 +146,14 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
   onUpstreamConnected(reconnect: boolean): readonly ReplayCommand[] {
     const now = performance.now();
     this.matcher.restamp(now);
-    const auth = this.runtime.upstreamAuth;
+    const auth = this.auth?.decide() ?? null;
+    if (auth?.kind === 'refused') {
+      this.refuseIdentity(auth.reason);
+      return [];
+    }
+    const own = auth?.bytes ?? null;
     const restore: ReplayCommand[] = [
-      ...(auth !== null ? [{ bytes: auth, cmd: AUTH, replies: 1, fromAmbassador: true }] : []),
+      ...(own !== null ? [{ bytes: own, cmd: AUTH, replies: 1, fromAmbassador: true, settings: auth!.settings }] : []),
       ...(reconnect ? this.state.replay() : []),
     ];
     this.restoreList = restore;
@@ -300,7 +309,7 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     let line: string;
     if (command.fromAmbassador) {
       this.runtime.log.error("the upstream refused the ambassador's own AUTH; closing the client", fields);
-      line = `-ERR the upstream refused the ambassador's own AUTH (${error}): check AMBASSADOR_UPSTREAM_USERNAME and AMBASSADOR_UPSTREAM_PASSWORD; closing\r\n`;
+      line = `-ERR the upstream refused the ambassador's own AUTH (${error}): check ${command.settings ?? 'AMBASSADOR_UPSTREAM_USERNAME and AMBASSADOR_UPSTREAM_PASSWORD'}; closing\r\n`;
     } else {
       this.runtime.log.warn('connection state could not be restored after a reconnect; closing the client', fields);
       line = `-ERR the upstream refused the replayed ${name} (${error}) after a reconnect: this connection's state cannot be restored; closing\r\n`;
@@ -310,6 +319,27 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents {
     if (answers.length === 0) answers.push(Buffer.from(line));
     this.matcher.abandonPending();
     this.close('replay refused', answers);
+  }
+
+  /**
+   * At a new upstream connection, the client's certificate no longer maps to the ACL user it was
+   * accepted as (AMBASSADOR_TLS_CLIENT_USERS_FILE changed). Going on as another user, or as the
+   * default one, would change who it is behind its back: it is closed, each command it is owed
+   * answered, and may connect again to be mapped anew.
+   */
+  private refuseIdentity(reason: string): void {
+    this.runtime.stats.replayFailed();
+    this.runtime.log.warn("the client's certificate identity no longer maps to its ACL user; closing the client", {
+      listener: this.runtime.name,
+      client: this.peer(),
+      reason,
+    });
+    const line = Buffer.from("-ERR this connection's client certificate no longer maps to the ACL user it was accepted as; reconnect; closing\r\n");
+    const answers: Buffer[] = [];
+    this.matcher.forEachPending((reply) => answers.push(reply ?? line));
+    if (answers.length === 0) answers.push(line);
+    this.matcher.abandonPending();
+    this.close('identity no longer mapped', answers);
   }
 
   /**

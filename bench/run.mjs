@@ -172,7 +172,7 @@ async function main() {
   let redisCtl;
   const running = [];
   try {
-    redis = await startRedis(logDir);
+    redis = await startRedis(logDir, { tls: targetIds.includes('direct-tls') });
     redisCtl = await Resp.connect(redis.port);
     log(`redis-server on 127.0.0.1:${redis.port} (pid ${redis.pid})`);
     for (const id of targetIds) {

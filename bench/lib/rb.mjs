@@ -35,8 +35,10 @@ export function planN(rate, seconds, cond) {
   return Math.max(nMin, Math.min(5_000_000, Math.round((rate * seconds) / 100) * 100 || nMin));
 }
 
-export function rbArgs(port, cond, test, n) {
+/** `extra`: the target's own redis-benchmark options (--tls --cacert for a TLS listener). */
+export function rbArgs(port, cond, test, n, extra = []) {
   return [
+    ...extra,
     '-h', '127.0.0.1', '-p', String(port),
     '-c', String(cond.c), '-P', String(cond.P), '-n', String(n),
     '--csv', '-q', ...test.args,
@@ -64,7 +66,7 @@ export async function runTest({ target, cond, test, n, timeoutMs, redisCtl, redi
   const rcpu0 = cpuSeconds(redisPid);
   const sampler = target.proc ? rssSampler(target.pid, { withChildren: target.withChildren }) : null;
   const load = loadavg()?.[0] ?? null;
-  const args = rbArgs(target.port, cond, test, n);
+  const args = rbArgs(target.port, cond, test, n, target.rbExtra ?? []);
   const sys0 = systemCpu();
   // /usr/bin/time reports redis-benchmark's own CPU, so the CPU used by everything else on the
   // machine during the run can be told apart (a 2-core box shared with other work is noisy).

@@ -168,6 +168,8 @@ function throughputTables(raw, agg) {
     if (has('amb-on') && has('direct')) ratioCols.push(['on/direct', 'amb-on', 'direct']);
     if (has('relay') && has('direct')) ratioCols.push(['relay/direct', 'relay', 'direct']);
     if (has('amb-on') && has('amb-base')) ratioCols.push(['on/base', 'amb-on', 'amb-base']);
+    if (has('amb-tls') && has('amb-on')) ratioCols.push(['tls/on', 'amb-tls', 'amb-on']);
+    if (has('direct-tls') && has('direct')) ratioCols.push(['direct tls/plain', 'direct-tls', 'direct']);
     lines.push(`| test | ${targets.map(tLabel).join(' | ')} | ${ratioCols.map((r) => r[0]).join(' | ')} |`);
     lines.push(`|---|${targets.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
     for (const t of raw.options.tests) {
@@ -206,7 +208,7 @@ function latencyTable(raw, agg) {
 }
 
 function resourceTable(raw, agg) {
-  const procTargets = raw.options.targets.filter((t) => t !== 'direct');
+  const procTargets = raw.options.targets.filter((t) => t !== 'direct' && t !== 'direct-tls');
   const lines = [
     '| target | ' + raw.options.conds.map((c) => `${condLabel(c)}: CPU µs/req · peak RSS`).join(' | ') + ' | CPU s total | VmHWM after matrix |',
     `|---|${raw.options.conds.map(() => '---:').join('|')}|---:|---:|`,
@@ -227,7 +229,7 @@ function resourceTable(raw, agg) {
 }
 
 function perTestCpuTable(raw, agg) {
-  const xs = raw.options.targets.filter((t) => ['relay', 'amb-on', 'amb-off'].includes(t));
+  const xs = raw.options.targets.filter((t) => ['relay', 'amb-on', 'amb-off', 'amb-tls'].includes(t));
   if (!xs.length) return [];
   const lines = [`| condition | test | ${xs.map((x) => `${tLabel(x)} µs/req`).join(' | ')} |`, `|---|---|${xs.map(() => '---:').join('|')}|`];
   for (const c of raw.options.conds) {
@@ -235,6 +237,39 @@ function perTestCpuTable(raw, agg) {
       lines.push(`| ${condLabel(c)} | ${t} | ${xs.map((x) => { const v = agg.get(`${c}|${t}|${x}`)?.cpuUsPerReq; return v == null ? '–' : v.toFixed(1); }).join(' | ')} |`);
     }
   }
+  return lines;
+}
+
+/** The TLS listener beside the plain one (amb-tls vs amb-on): throughput and CPU per request. */
+export function tlsCostLines(raw, agg) {
+  const has = (t) => raw.options.targets.includes(t);
+  if (!has('amb-tls') || !has('amb-on')) return [];
+  const control = has('direct-tls') && has('direct');
+  const lines = [
+    `| condition | test | plain rps | TLS rps | rps TLS/plain | plain CPU µs/req | TLS CPU µs/req | CPU TLS/plain |${control ? ' Redis itself: rps TLS/plain |' : ''}`,
+    `|---|---|---:|---:|---:|---:|---:|---:|${control ? '---:|' : ''}`,
+  ];
+  const rpsRatios = [];
+  const cpuRatios = [];
+  const directRatios = [];
+  for (const c of raw.options.conds) {
+    for (const t of raw.options.tests) {
+      const p = agg.get(`${c}|${t}|amb-on`);
+      const s = agg.get(`${c}|${t}|amb-tls`);
+      if (!p || !s) continue;
+      const rr = p.median ? s.median / p.median : null;
+      const cr = p.cpuUsPerReq ? s.cpuUsPerReq / p.cpuUsPerReq : null;
+      if (rr != null) rpsRatios.push(rr);
+      if (cr != null && Number.isFinite(cr)) cpuRatios.push(cr);
+      const us = (x) => (x == null ? '–' : x.toFixed(1));
+      const d = agg.get(`${c}|${t}|direct`)?.median;
+      const dt = agg.get(`${c}|${t}|direct-tls`)?.median;
+      const dr = control && d && dt != null ? dt / d : null;
+      if (dr != null) directRatios.push(dr);
+      lines.push(`| ${condLabel(c)} | ${t} | ${fmtRps(p.median)} | ${fmtRps(s.median)} | ${fmtRatio(rr)} | ${us(p.cpuUsPerReq)} | ${us(s.cpuUsPerReq)} | ${fmtRatio(cr)} |${control ? ` ${fmtRatio(dr)} |` : ''}`);
+    }
+  }
+  lines.push('', `Median over the cells: rps TLS/plain ${fmtRatio(median(rpsRatios))} (range ${fmtRatio(min(rpsRatios))}–${fmtRatio(max(rpsRatios))}), CPU per request TLS/plain ${fmtRatio(median(cpuRatios))} (range ${fmtRatio(min(cpuRatios))}–${fmtRatio(max(cpuRatios))})${control ? `; Redis's own TLS port against its plain one, same benchmark: rps ${fmtRatio(median(directRatios))} (range ${fmtRatio(min(directRatios))}–${fmtRatio(max(directRatios))})` : ''}.`);
   return lines;
 }
 
@@ -321,6 +356,12 @@ export function renderMarkdown(raw, targetsEval, agg, outDir) {
   L.push(...resourceTable(raw, agg), '');
   const pt = perTestCpuTable(raw, agg);
   if (pt.length) L.push('<details><summary>CPU µs per request, per test</summary>', '', ...pt, '', '</details>', '');
+  const tls = tlsCostLines(raw, agg);
+  if (tls.length) {
+    L.push('## TLS listener vs plain listener', '');
+    L.push('The same ambassador build with metrics on, once with a plain listener (amb-on) and once with `AMBASSADOR_TLS_LISTEN_CERT_FILE`/`_KEY_FILE` (EC P-256 certificate, no client certificates), redis-benchmark with `--tls --cacert`. Each redis-benchmark run opens its `-c` connections anew, so their handshakes (one per connection, EC P-256) are inside the measured time: small at -c 1, a visible part of short -c 50 runs.', '');
+    L.push(...tls, '');
+  }
   L.push('## Memory targets', '');
   L.push('Each on a freshly started process. Idle clients: 1,000 sockets connect through the target and each sends one PING (so the upstream leg exists), then stay idle while RSS is sampled. Backpressure: one client pipelines GETs of a 1 MiB value without ever reading; if the proxy stops reading from Redis when the client stops reading, its RSS stays flat and the replies wait in Redis’s output buffer.', '');
   L.push(...memoryTables(raw));

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, start, stop, waitPong } from './procs.mjs';
+import { freePort, run, sleep, start, stop, waitPong } from './procs.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '..', '..');
@@ -27,7 +27,48 @@ export const TARGETS = [
   { id: 'amb-w2', label: 'ambassador, 2 workers', optional: true },
   // Opt-in with --base-cli: the other build, metrics on, for before/after comparisons.
   { id: 'amb-base', label: 'ambassador (base build), metrics on', optional: true },
+  // Opt-in (--targets …,amb-tls): metrics on, the listener speaks TLS; redis-benchmark --tls --cacert.
+  { id: 'amb-tls', label: 'ambassador, TLS listener', optional: true },
+  // Opt-in: redis-server's own TLS port, the control for amb-tls (what TLS costs redis-benchmark and Redis).
+  { id: 'direct-tls', label: 'direct Redis, TLS port', optional: true },
 ];
+
+let tlsFiles = null;
+/** A CA and a server certificate for 127.0.0.1 (EC P-256, as a deployment would likely use), made once per run. */
+async function tlsCertificates(logDir) {
+  if (tlsFiles) return tlsFiles;
+  const dir = path.join(logDir, 'tls');
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (n) => path.join(dir, n);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const steps = [
+    ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=bench-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'],
+    ['req', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=bench-server'],
+  ];
+  for (const args of steps) {
+    const r = await run('openssl', args, { timeoutMs: 20000 });
+    if (r.code !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  }
+  fs.writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  const r = await run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-set_serial', '1', '-days', '2', '-out', f('server.crt'), '-extfile', f('server.ext')], { timeoutMs: 20000 });
+  if (r.code !== 0) throw new Error(`openssl x509 failed: ${r.stderr}`);
+  tlsFiles = { ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key') };
+  return tlsFiles;
+}
+
+/** Like waitPong, through redis-cli --tls (the harness's own RESP client speaks plain TCP only). */
+async function waitTlsPong(port, ca, timeoutMs, isAlive) {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (!isAlive()) throw new Error(`process exited before port ${port} answered`);
+    const r = await run('redis-cli', ['--tls', '--cacert', ca, '-h', '127.0.0.1', '-p', String(port), 'PING'], { timeoutMs: 3000 });
+    if (r.stdout.trim() === 'PONG') return;
+    last = (r.stdout + r.stderr).trim();
+    await sleep(100);
+  }
+  throw new Error(`port ${port} did not answer PING over TLS within ${timeoutMs} ms: ${last}`);
+}
 
 export const socatArgs = (port, redisPort, extra = '', upExtra = '') => [
   // The seed's command, plus bind=127.0.0.1 so nothing listens beyond loopback
@@ -58,11 +99,17 @@ export async function startTarget(id, redis, logDir, { nodeArgs = [], envExtra =
   if (id === 'direct') {
     return { id, label, port: redis.port, proc: null, pid: redis.pid, withChildren: false, cmdline: `redis-server on ${redis.port}` };
   }
+  if (id === 'direct-tls') {
+    if (!redis.tlsPort) throw new Error('target direct-tls needs startRedis(logDir, { tls: true })');
+    const t = await tlsCertificates(logDir);
+    return { id, label, port: redis.tlsPort, proc: null, pid: redis.pid, withChildren: false, rbExtra: ['--tls', '--cacert', t.ca], cmdline: `redis-server --tls-port ${redis.tlsPort}` };
+  }
   const port = await freePort();
   let proc;
   let cmdline;
   let adminPort = null;
   let withChildren = false;
+  let rbExtra = [];
   if (id === 'socat') {
     const args = socatArgs(port, redis.port);
     proc = start(`socat-${port}`, 'socat', args, { logDir });
@@ -72,8 +119,13 @@ export async function startTarget(id, redis, logDir, { nodeArgs = [], envExtra =
     const args = [...nodeArgs, relayPath, String(port), String(redis.port)];
     proc = start(`relay-${port}`, process.execPath, args, { logDir });
     cmdline = `node ${path.relative(repoRoot, relayPath)} ${port} ${redis.port}`;
-  } else if (id === 'amb-on' || id === 'amb-off' || id === 'amb-w2' || id === 'amb-base') {
+  } else if (id === 'amb-on' || id === 'amb-off' || id === 'amb-w2' || id === 'amb-base' || id === 'amb-tls') {
     const metrics = id !== 'amb-off';
+    if (id === 'amb-tls') {
+      const t = await tlsCertificates(logDir);
+      envExtra = { ...envExtra, AMBASSADOR_TLS_LISTEN_CERT_FILE: t.cert, AMBASSADOR_TLS_LISTEN_KEY_FILE: t.key };
+      rbExtra = ['--tls', '--cacert', t.ca];
+    }
     const entry = id === 'amb-base' ? baseCliPath : cliPath;
     if (entry === null) throw new Error('target amb-base needs --base-cli PATH (or BENCH_BASE_CLI)');
     if (id === 'amb-w2') {
@@ -83,14 +135,15 @@ export async function startTarget(id, redis, logDir, { nodeArgs = [], envExtra =
     if (metrics) adminPort = await freePort();
     const env = { ...ambassadorEnv(port, redis.port, { metrics, adminPort }), ...envExtra };
     proc = start(`${id}-${port}`, process.execPath, [...nodeArgs, entry], { env, logDir });
-    cmdline = `${id === 'amb-w2' ? 'AMBASSADOR_WORKERS=2 ' : ''}REDIS_PORT_${port}_TCP=tcp://127.0.0.1:${redis.port} AMBASSADOR_BIND=127.0.0.1 ` +
+    cmdline = `${id === 'amb-w2' ? 'AMBASSADOR_WORKERS=2 ' : ''}${id === 'amb-tls' ? 'AMBASSADOR_TLS_LISTEN_CERT_FILE=server.crt AMBASSADOR_TLS_LISTEN_KEY_FILE=server.key ' : ''}REDIS_PORT_${port}_TCP=tcp://127.0.0.1:${redis.port} AMBASSADOR_BIND=127.0.0.1 ` +
       `AMBASSADOR_METRICS=${metrics ? 'on' : 'off'} AMBASSADOR_ADMIN_ADDR=${adminPort ? `127.0.0.1:${adminPort}` : 'off'} node ${nodeArgs.join(' ')}${nodeArgs.length ? ' ' : ''}${path.relative(repoRoot, entry)}`;
   } else {
     throw new Error(`unknown target ${id}`);
   }
-  const t = { id, label, port, proc, pid: proc.pid, withChildren, adminPort, cmdline };
+  const t = { id, label, port, proc, pid: proc.pid, withChildren, adminPort, cmdline, rbExtra };
   try {
-    await waitPong(port, 15000, () => !proc.exited);
+    if (rbExtra.length) await waitTlsPong(port, rbExtra[2], 15000, () => !proc.exited);
+    else await waitPong(port, 15000, () => !proc.exited);
   } catch (e) {
     await stop(proc, 500);
     let log = '';
@@ -105,13 +158,20 @@ export async function stopTarget(t, graceMs = 8000) {
   return stop(t.proc, graceMs);
 }
 
-export async function startRedis(logDir) {
+/** `tls`: also listen on a TLS port (no client certificates), for target direct-tls. */
+export async function startRedis(logDir, { tls = false } = {}) {
   const port = await freePort();
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
     '--protected-mode', 'no', '--daemonize', 'no', '--dir', logDir, '--maxclients', '10000',
   ];
+  let tlsPort = null;
+  if (tls) {
+    const t = await tlsCertificates(logDir);
+    tlsPort = await freePort();
+    args.push('--tls-port', String(tlsPort), '--tls-cert-file', t.cert, '--tls-key-file', t.key, '--tls-ca-cert-file', t.ca, '--tls-auth-clients', 'no');
+  }
   const proc = start(`redis-${port}`, 'redis-server', args, { logDir });
   await waitPong(port, 10000, () => !proc.exited);
-  return { port, proc, pid: proc.pid };
+  return { port, tlsPort, proc, pid: proc.pid };
 }

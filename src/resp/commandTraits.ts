@@ -52,7 +52,8 @@ export type Category = 'ordinary' | 'blocking' | 'pubsub' | 'transaction' | 'rep
 
 /**
  * Why a command needs a connection of the client's own (AMBASSADOR_UPSTREAM_MODE=shared): it
- * makes or reads connection state, or holds the connection. A bounded set: it is a metric label.
+ * makes or reads connection state, or holds the connection; or (identity) its client certificate maps
+ * it to an ACL user of its own. A bounded set: it is a metric label.
  */
 export const PIN_REASONS = [
   'select',
@@ -70,6 +71,7 @@ export const PIN_REASONS = [
   'script-debug',
   'large',
   'unknown',
+  'identity',
 ] as const;
 export type PinReason = (typeof PIN_REASONS)[number];
 

@@ -43,8 +43,8 @@ export interface SharedOwner {
 
 export interface SharedConnectionSettings {
   readonly limits: Limits;
-  /** The ambassador's own AUTH, answered before any client frame is written; or null. */
-  readonly preamble: Buffer | null;
+  /** The ambassador's own AUTH, answered before any client frame is written; or null. Asked at every connect, so a rotated password is used at once. */
+  readonly preamble: () => Buffer | null;
   /** How long frames wait for a connection before their commands get an error. */
   readonly unavailableWaitMs: number;
 }
@@ -151,9 +151,10 @@ export class SharedConnection {
     up.on('end', () => this.lose('closed by upstream'));
     up.on('error', (err) => this.lose((err as NodeJS.ErrnoException).code ?? err.message));
     up.on('close', () => this.lose('closed by upstream'));
-    if (this.settings.preamble === null) return this.goLive();
+    const preamble = this.settings.preamble();
+    if (preamble === null) return this.goLive();
     this.state = 'authenticating';
-    up.write(this.settings.preamble);
+    up.write(preamble);
   }
 
   private goLive(): void {

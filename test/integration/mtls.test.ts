@@ -249,6 +249,26 @@ describe('AMBASSADOR_TLS_CLIENT_USERS_FILE against redis-server ACL users', () =
     d.close();
   });
 
+  it('in shared mode a mapped identity is pinned from its first byte, authenticated as its own user', async () => {
+    const shared = await serverSide(aclRedis.url, { AMBASSADOR_TLS_CLIENT_USERS_FILE: usersFile, AMBASSADOR_UPSTREAM_MODE: 'shared' });
+    const pinned = () => shared.amb.metric('redis_ambassador_pinned_clients_total', { listener: shared.listener, reason: 'identity' });
+    expect(await pinned()).toBe(0);
+    const connect = async (name: string) =>
+      cleanup.add(await TlsClient.connect(shared.port, { ca: certs.ca, cert: ids[name]!.cert, key: ids[name]!.key }), (c) => c.close());
+    const a = await connect('app-a');
+    const b = await connect('app-b');
+    expect(await whoami(a)).toBe('alice');
+    expect(await whoami(b)).toBe('bob');
+    expect(await a.request('SET', 'b:1', 'x')).toMatchObject({ type: 'error', value: expect.stringMatching(/^NOPERM/) });
+    expect(await pinned()).toBe(2);
+    // Each is on a connection of its own: Redis sees one for alice and one for bob.
+    const list = await admin('CLIENT', 'LIST');
+    expect(list.split('\n').filter((l) => / user=alice /.test(l))).toHaveLength(1);
+    expect(list.split('\n').filter((l) => / user=bob /.test(l))).toHaveLength(1);
+    a.close();
+    b.close();
+  });
+
   it('a verified identity the file does not name is refused at the handshake and counted', async () => {
     const before = await failures(mapped, 'unknown_identity');
     const made = await sessions(mapped);

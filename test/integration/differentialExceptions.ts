@@ -12,9 +12,14 @@
  * string, the entry checks the prefix against the content (so a wrong length still fails) and
  * writes `<len>` in its place.
  */
+/** The ambassador's upstream mode a run goes through (AMBASSADOR_UPSTREAM_MODE). */
+export type Mode = 'dedicated' | 'shared';
+
 export interface Exception {
   /** Why the field differs between two runs of the same session (one line). */
   why: string;
+  /** The modes whose runs it applies to (to both streams compared); every mode unless told. */
+  modes?: readonly Mode[];
   scope: 'stream' | 'reply';
   pattern: RegExp;
   replace: (match: string, ...groups: string[]) => string;
@@ -117,7 +122,12 @@ export function exception(name: string): Exception {
  * One connection's stream with the table applied: first the reply-scoped entries inside the
  * ranges that name them, then the stream-scoped ones everywhere.
  */
-export function normalize(stream: Buffer, marked: readonly { start: number; end: number; exceptions: readonly string[] }[], opts: { requireMatch: boolean }): string {
+export function normalize(
+  stream: Buffer,
+  marked: readonly { start: number; end: number; exceptions: readonly string[] }[],
+  opts: { requireMatch: boolean; mode: Mode },
+): string {
+  const applies = (e: Exception): boolean => e.modes === undefined || e.modes.includes(opts.mode);
   let text = stream.toString('latin1');
   // From the last range back, so that rewriting one keeps the earlier ranges' offsets valid.
   for (const m of [...marked].sort((a, b) => b.start - a.start)) {
@@ -125,6 +135,7 @@ export function normalize(stream: Buffer, marked: readonly { start: number; end:
     for (const name of m.exceptions) {
       const e = exception(name);
       if (e.scope !== 'reply') throw new Error(`exception ${name} applies to whole streams; a send cannot name it`);
+      if (!applies(e)) continue;
       let hits = 0;
       slice = slice.replace(e.pattern, (...args: unknown[]) => {
         hits++;
@@ -135,7 +146,7 @@ export function normalize(stream: Buffer, marked: readonly { start: number; end:
     text = text.slice(0, m.start) + slice + text.slice(m.end);
   }
   for (const e of Object.values(EXCEPTIONS) as Exception[]) {
-    if (e.scope === 'stream') text = text.replace(e.pattern, (...args: unknown[]) => apply(e, args));
+    if (e.scope === 'stream' && applies(e)) text = text.replace(e.pattern, (...args: unknown[]) => apply(e, args));
   }
   return text;
 }

@@ -233,6 +233,41 @@ describe('every pin reason: the command works as on a connection of its own, and
     await expectPinned('blocking', 2);
   });
 
+  it('BUG(src): XREAD and XREADGROUP with BLOCK after repeated options (past the tokens the ambassador reads) pin too: another client is not held up behind them', async () => {
+    // redis-server takes an option as often as it comes; BLOCK 0 waits for good.
+    const a = await client();
+    const g = await client();
+    const b = await client();
+    expect(await reply(g, 'XGROUP', 'CREATE', 's', 'grp', '$', 'MKSTREAM')).toBe('OK');
+    try {
+      a.send('XREAD', 'COUNT', 1, 'COUNT', 1, 'COUNT', 1, 'COUNT', 1, 'BLOCK', 0, 'STREAMS', 's', '$');
+      await waitBlockedClients(stack.redis.port, 1);
+      await expectPinned('blocking', 1);
+      expect(plain(await b.call(['PING'], 3000))).toBe('PONG');
+      g.send('XREADGROUP', 'GROUP', 'grp', 'c1', 'COUNT', 1, 'COUNT', 1, 'BLOCK', 0, 'STREAMS', 's', '>');
+      await waitBlockedClients(stack.redis.port, 2);
+      await expectPinned('blocking', 2);
+      expect(plain(await b.call(['PING'], 3000))).toBe('PONG');
+    } finally {
+      // Wakes them wherever they wait, the shared connection included.
+      await call(stack.redis.port, 'XADD', 's', '9-1', 'f', 'release');
+    }
+    await a.waitForFrames(1);
+    await g.waitForFrames(2);
+    expect(plain(a.replyAt(0))).toEqual([['s', [['9-1', ['f', 'release']]]]]);
+  });
+
+  it('BUG(src): SCRIPT DEBUG (the next EVAL on its connection starts the Lua debugger) pins: another client’s EVAL is not debugged', async () => {
+    const own = await startSharedStack(perTest, { ready: true });
+    const delta = await baseline(own.amb.metrics);
+    const a = await client(own.port);
+    const b = await client(own.port);
+    expect(await reply(a, 'SCRIPT', 'DEBUG', 'YES')).toBe('OK');
+    expect(plain(await b.call(['EVAL', 'return 1', 0], 3000)), 'the other client’s EVAL').toBe(1);
+    expect(String((await reply(a, 'EVAL', 'return 1', 0)) as string[])).toContain('* Stopped at 1');
+    expect(await delta('redis_ambassador_pinned_clients_total')).toBe(1);
+  });
+
   it('WAIT 0 0', async () => {
     const a = await client();
     expect(await reply(a, 'SET', 'k', 'v')).toBe('OK');

@@ -12,14 +12,9 @@
  * string, the entry checks the prefix against the content (so a wrong length still fails) and
  * writes `<len>` in its place.
  */
-/** The ambassador's upstream mode a run goes through (AMBASSADOR_UPSTREAM_MODE). */
-export type Mode = 'dedicated' | 'shared';
-
 export interface Exception {
   /** Why the field differs between two runs of the same session (one line). */
   why: string;
-  /** The modes whose runs it applies to (to both streams compared); every mode unless told. */
-  modes?: readonly Mode[];
   scope: 'stream' | 'reply';
   pattern: RegExp;
   replace: (match: string, ...groups: string[]) => string;
@@ -35,13 +30,17 @@ function reprefixed(kind: string, len: string, content: string, rewrite: (conten
 
 /**
  * The CLIENT INFO fields that vary between two runs, each with the only form its value may take
- * and why it varies (the rest of the line, qbuf included, must match).
+ * and why it varies (the rest of the line must match).
  */
 const CLIENT_INFO_VARYING: Record<string, { form: RegExp; why: string }> = {
   id: { form: /^\d+$/, why: 'connection ids are handed out in connection order' },
   addr: { form: /^127\.0\.0\.1:\d{1,5}$/, why: "the client's port (through the ambassador, its upstream socket's)" },
   age: { form: /^\d+$/, why: 'whole seconds since connect: a second may tick over in one run only' },
   idle: { form: /^\d+$/, why: 'whole seconds since the last command, likewise' },
+  qbuf: {
+    form: /^\d+$/,
+    why: "the query buffer's unparsed bytes: the CLIENT INFO frame, less what redis-server parsed from an earlier read when a run cut the send into pieces that reached it in more than one read",
+  },
   'qbuf-free': { form: /^\d+$/, why: 'free space in the query buffer, whose size follows rbs' },
   rbs: { form: /^\d+$/, why: "the query buffer's size: sized by how the request's bytes arrived, trimmed by the 100 ms client cron" },
   rbp: { form: /^\d+$/, why: "the query buffer's peak since the 100 ms client cron last reset it" },
@@ -122,12 +121,7 @@ export function exception(name: string): Exception {
  * One connection's stream with the table applied: first the reply-scoped entries inside the
  * ranges that name them, then the stream-scoped ones everywhere.
  */
-export function normalize(
-  stream: Buffer,
-  marked: readonly { start: number; end: number; exceptions: readonly string[] }[],
-  opts: { requireMatch: boolean; mode: Mode },
-): string {
-  const applies = (e: Exception): boolean => e.modes === undefined || e.modes.includes(opts.mode);
+export function normalize(stream: Buffer, marked: readonly { start: number; end: number; exceptions: readonly string[] }[], opts: { requireMatch: boolean }): string {
   let text = stream.toString('latin1');
   // From the last range back, so that rewriting one keeps the earlier ranges' offsets valid.
   for (const m of [...marked].sort((a, b) => b.start - a.start)) {
@@ -135,7 +129,6 @@ export function normalize(
     for (const name of m.exceptions) {
       const e = exception(name);
       if (e.scope !== 'reply') throw new Error(`exception ${name} applies to whole streams; a send cannot name it`);
-      if (!applies(e)) continue;
       let hits = 0;
       slice = slice.replace(e.pattern, (...args: unknown[]) => {
         hits++;
@@ -146,7 +139,7 @@ export function normalize(
     text = text.slice(0, m.start) + slice + text.slice(m.end);
   }
   for (const e of Object.values(EXCEPTIONS) as Exception[]) {
-    if (e.scope === 'stream' && applies(e)) text = text.replace(e.pattern, (...args: unknown[]) => apply(e, args));
+    if (e.scope === 'stream') text = text.replace(e.pattern, (...args: unknown[]) => apply(e, args));
   }
   return text;
 }

@@ -151,4 +151,20 @@ describe('one client misbehaving on the shared connection, the others unaffected
     });
     await waitUntil(async () => (await stack.amb.metric('redis_ambassador_client_connections')) <= before, { what: 'the hung-up clients’ sessions gone' });
   }, 60_000);
+
+  it('a client pipelining 50,000 GETs in one write (1.1 MB, several writes of the shared connection) does not starve another: frames go round-robin, so its PING is answered before the pipeline ends', async () => {
+    expect(await call(stack.redis.port, 'SET', 'k', 'v')).toBe('OK');
+    const a = await openClient(perTest, stack.port);
+    const b = await openClient(perTest, stack.port);
+    const n = 50_000;
+    void a.write(Buffer.concat(Array.from({ length: n }, () => cmd('GET', 'k'))));
+    b.send('PING');
+    await b.waitForFrames(1);
+    const aDone = a.frameEnds().length;
+    console.log(`SHARED round-robin: the PING was answered when the pipelining client had ${aDone} of its ${n} replies`);
+    expect(plain(b.replyAt(0))).toBe('PONG');
+    expect(aDone, 'replies the pipelining client had when the PING was answered').toBeLessThan(n);
+    await a.waitForFrames(n, 30_000);
+    expect(a.replies().every((r) => plain(r) === 'v')).toBe(true);
+  }, 60_000);
 });

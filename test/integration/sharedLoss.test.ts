@@ -34,7 +34,7 @@ describe('a shared connection lost under its clients', () => {
     expect(await reply(idle, 'PING')).toBe('PONG');
     await c.write(Buffer.concat([cmd('SET', 'k', '1'), cmd('EVAL', 'while true do end', 0), cmd('GET', 'k'), cmd('INCR', 'k'), cmd('PING')]));
     // The script runs (redis-server answers -BUSY): everything is in flight, the SET's reply too
-    // (redis-server writes replies between event-loop turns, and the script holds the turn).
+    // (redis-server writes nothing to the connection whose script is running: it is protected).
     await waitUntil(async () => String((plain((await direct(stack.redis.port, ['PING']))[0]!) as { error?: string }).error).startsWith('BUSY'), {
       what: 'redis-server busy with the script',
     });

@@ -17,7 +17,7 @@ import { pseudoRandomBytes } from '../support/pseudoRandom.js';
 import { call, direct, openClient, type RawClient } from '../support/rawClient.js';
 import { carrierOf, clientList, info, waitBlockedClients } from '../support/redisInfo.js';
 import { startRedis } from '../support/redisServer.js';
-import { cmd, plain, type RespValue } from '../support/resp.js';
+import { cmd, plain } from '../support/resp.js';
 import { waitUntil } from '../support/wait.js';
 
 const MB = 1024 * 1024;

@@ -102,8 +102,8 @@ export class ReplyPath {
   }
 
   /** A command the ambassador answers itself (the gate refused it), in its turn among the replies. */
-  answerLocally(cmd: number, now: number, reply: Buffer): void {
-    this.matcher.pushLocal(cmd, now, reply);
+  answerLocally(cmd: number, now: number, reply: Buffer, counted = false): void {
+    this.matcher.pushLocal(cmd, now, reply, counted);
     this.emitLocal();
   }
 

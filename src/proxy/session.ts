@@ -202,7 +202,8 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHold
     this.current = this.dedicatedLink();
     // Whatever held the shared connection back is no concern of the new one.
     this.pause(PAUSE_LINK_BLOCKED, false);
-    if (shared.commandsInFlight === 0) {
+    // Frames still queued count as much as those written: closing the link would drop them.
+    if (shared.settled) {
       shared.close();
       this.current.start();
       return;
@@ -212,7 +213,7 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHold
       ...this.leavingEvents(),
       onSharedReplyEnd: (frame, now) => {
         this.replies.onSharedFrameEnd(frame, now);
-        if (this.leaving === shared && shared.commandsInFlight === 0) this.left();
+        if (this.leaving === shared && shared.settled) this.left();
       },
       onUpstreamGone: (_how, detail) => this.leftByLoss(detail),
     });

@@ -250,6 +250,8 @@ export class SharedConnection {
   private lose(detail: string): void {
     if (this.socket === null || this.state === 'closed') return;
     const wasLive = this.state === 'live';
+    // Not live from here on: the gauge and the owners told below must see it down.
+    this.state = 'connecting';
     this.detach();
     this.log.warn('shared upstream connection lost', { listener: this.listener, upstream: this.addr?.url, in_flight: this.owners.length, error: detail });
     for (const o of this.owners.drain()) if (!o.closed) o.onConnectionLost(detail);

@@ -46,9 +46,9 @@ export class SharedLink implements UpstreamLink, SharedOwner {
     return this.frames.length > 0;
   }
 
-  /** Commands written and not answered yet. */
-  get commandsInFlight(): number {
-    return this.inFlight;
+  /** Nothing of the session's is waiting to be written or waiting for its reply. */
+  get settled(): boolean {
+    return this.inFlight === 0 && this.frames.length === 0;
   }
 
   start(): void {

@@ -51,7 +51,7 @@ describe('a shared connection lost under its clients', () => {
     expect(await stack.amb.metric('redis_ambassador_pinned_clients_total')).toBe(0);
   }, 40_000);
 
-  it('BUG(src): redis_ambassador_shared_connections goes 1 → 0 while redis-server is down (SIGKILL) → 1 once it is back', async () => {
+  it('redis_ambassador_shared_connections goes 1 → 0 while redis-server is down (SIGKILL) → 1 once it is back', async () => {
     const stack = await startSharedStack(perTest, { env: { AMBASSADOR_HEALTH_INTERVAL_MS: '200' }, ready: true });
     expect(await gauge(stack)).toBe(1);
     await stack.redis.stop('SIGKILL');

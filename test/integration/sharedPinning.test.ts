@@ -233,7 +233,7 @@ describe('every pin reason: the command works as on a connection of its own, and
     await expectPinned('blocking', 2);
   });
 
-  it('BUG(src): XREAD and XREADGROUP with BLOCK after repeated options (past the tokens the ambassador reads) pin too: another client is not held up behind them', async () => {
+  it('XREAD and XREADGROUP with BLOCK after repeated options (past the tokens the ambassador reads) pin too: another client is not held up behind them', async () => {
     // redis-server takes an option as often as it comes; BLOCK 0 waits for good.
     const a = await client();
     const g = await client();
@@ -257,7 +257,7 @@ describe('every pin reason: the command works as on a connection of its own, and
     expect(plain(a.replyAt(0))).toEqual([['s', [['9-1', ['f', 'release']]]]]);
   });
 
-  it('BUG(src): SCRIPT DEBUG (the next EVAL on its connection starts the Lua debugger) pins: another client’s EVAL is not debugged', async () => {
+  it('SCRIPT DEBUG (the next EVAL on its connection starts the Lua debugger) pins: another client’s EVAL is not debugged', async () => {
     const own = await startSharedStack(perTest, { ready: true });
     const delta = await baseline(own.amb.metrics);
     const a = await client(own.port);
@@ -415,7 +415,7 @@ describe('order across the pin: every reply in order and correct', () => {
   }
   const range = (n: number, f: (i: number) => (string | number)[]) => Array.from({ length: n }, (_, i) => f(i));
 
-  it('BUG(src): GETs, SELECT 1, then more commands, all in ONE write (the commands before the pin were queued, not yet written)', async () => {
+  it('GETs, SELECT 1, then more commands, all in ONE write (the commands before the pin were queued, not yet written)', async () => {
     const c = await client();
     const got = await pipelined(c, [
       ['SET', 'o', 'db0'],
@@ -432,7 +432,7 @@ describe('order across the pin: every reply in order and correct', () => {
   });
 
   // Fails on the shared branch whenever the SETs read in the pin's event-loop turn are still queued then.
-  it('BUG(src): 400 KB of SETs (more than one write of the shared connection takes), SELECT 1, more, in ONE write', async () => {
+  it('400 KB of SETs (more than one write of the shared connection takes), SELECT 1, more, in ONE write', async () => {
     const c = await client();
     const value = 'x'.repeat(1000);
     const got = await pipelined(c, [...range(400, (i) => ['SET', `p${i}`, value]), ['SELECT', 1], ['SET', 'p0', 'db1'], ['GET', 'p0'], ['DBSIZE']]);

@@ -77,7 +77,7 @@ describe('QUIT', () => {
     expect(perCommandSince(metricsBefore, await stack.amb.metrics()).quit?.sent).toBe(1);
   });
 
-  it('BUG(src): the QUIT answered by the ambassador is matched like any command (command_duration_seconds_count{cmd="quit"} 1, as in dedicated mode)', async () => {
+  it('the QUIT answered by the ambassador is matched like any command (command_duration_seconds_count{cmd="quit"} 1, as in dedicated mode)', async () => {
     const stack = await startSharedStack(perTest, { ready: true });
     const metricsBefore = await stack.amb.metrics();
     expect((await exchangeUntilClose(stack.port, cmd('QUIT'))).toString('latin1')).toBe('+OK\r\n');
@@ -85,7 +85,7 @@ describe('QUIT', () => {
     expect(unmatched(await stack.amb.metrics(), metricsBefore)).toEqual({});
   });
 
-  it('BUG(src): commands pipelined after QUIT are not run (redis-server stops reading at QUIT)', async () => {
+  it('commands pipelined after QUIT are not run (redis-server stops reading at QUIT)', async () => {
     const stack = await startSharedStack(perTest, { ready: true });
     const bytes = Buffer.concat([cmd('PING'), cmd('QUIT'), cmd('SET', 'after-quit', '1'), cmd('PING')]);
     const want = (await exchangeUntilClose(stack.redis.port, bytes)).toString('latin1');

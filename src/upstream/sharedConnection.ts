@@ -25,13 +25,14 @@ const RETRY_PAUSE_MS = 1000;
 /** A session's place on a shared connection (SharedLink). */
 export interface SharedOwner {
   readonly closed: boolean;
-  /** The next frame to write, removed from the owner's queue; undefined when none is left. */
+  /** The next frame to write (one or more whole commands), removed from the owner's queue; undefined when none is left. */
   takeFrame(): Buffer | undefined;
   /** Whether frames still wait to be written. */
   readonly hasFrames: boolean;
   /** Set while the owner is in the connection's ready list. */
   queued: boolean;
-  onWritten(): void;
+  /** The frame it took was written: how many commands it holds (a reply is owed for each). */
+  onWritten(): number;
   onReplyBytes(bytes: Buffer): void;
   onReplyEnd(frame: RespScanner, now: number): void;
   /** Commands written on the connection will not be answered: it is gone. */
@@ -202,8 +203,7 @@ export class SharedConnection {
         const frame = o.closed ? undefined : o.takeFrame();
         if (frame !== undefined) {
           open = s.write(frame) && open;
-          this.owners.push(o);
-          o.onWritten();
+          for (let n = o.onWritten(); n > 0; n--) this.owners.push(o);
           budget -= frame.length;
         }
         if (!o.closed && o.hasFrames) this.ready.push(o);

@@ -142,10 +142,22 @@ export async function runTest({ target, cond, test, n, timeoutMs, redisCtl, redi
     calls = m ? +m[1] : 0;
   } catch { /* ignore */ }
   rec.redisCalls = calls;
+  // Connections Redis accepted during the run (CONFIG RESETSTAT zeroes the counter): c + 1 (the
+  // CONFIG fetch) through a per-client relay, fewer through a pooling proxy.
+  try {
+    rec.redisConnections = Number(/total_connections_received:(\d+)/.exec(await redisCtl.call('INFO', 'stats'))?.[1] ?? NaN);
+  } catch { /* ignore */ }
   if (row && !r.timedOut) {
     Object.assign(rec, row);
     const hi = Math.ceil(n / cond.P) * cond.P;
-    if (calls != null && (calls < n || calls > hi)) rec.countMismatch = `Redis executed ${calls} ${test.cmd.toUpperCase()}, expected ${n}${hi > n ? `–${hi}` : ''}`;
+    if (calls != null && (calls < n || calls > hi)) {
+      rec.countMismatch = `Redis executed ${calls} ${test.cmd.toUpperCase()}, expected ${n}${hi > n ? `–${hi}` : ''}; Redis accepted ${rec.redisConnections} connections during the run`;
+      // Who is connected now (the run's own clients are gone): names, addresses, last commands.
+      try {
+        rec.clientListAfter = String(await redisCtl.call('CLIENT', 'LIST')).split('\n').filter(Boolean)
+          .map((l) => ['id', 'addr', 'name', 'age', 'idle', 'cmd'].map((k) => `${k}=${new RegExp(`\\b${k}=(\\S*)`).exec(l)?.[1] ?? ''}`).join(' '));
+      } catch { /* ignore */ }
+    }
     rec.completed = n;
     rec.estimated = false;
     if (rec.cpuS != null) rec.cpuSPer100k = +((rec.cpuS / n) * 1e5).toFixed(3);

@@ -14,7 +14,7 @@ import { TARGETS, ambassadorAvailable, cliPath, findBin, missingBin, repoRoot, s
 import { CONDS, TESTS, guessRate, planN, runTest } from './lib/rb.mjs';
 import { backpressureTest, idleClientsTest } from './lib/memory.mjs';
 import { socatDiagnosis } from './lib/socatdiag.mjs';
-import { writeReport } from './lib/report.mjs';
+import { expectedCounts, writeReport } from './lib/report.mjs';
 
 const HELP = `usage: node bench/run.mjs [options]   (npm run bench -- [options])
   --quick              one repetition, short runs, no calibration, no socat diagnosis (< 1 min)
@@ -320,13 +320,8 @@ async function main() {
     raw.metricsChecks = [];
     for (const t of running.filter((x) => x.adminPort)) {
       const mine = [...raw.warmups, ...raw.calibration, ...raw.discarded, ...raw.runs].filter((r) => r.target === t.id);
-      const expected = {};
-      let exact = true;
-      for (const r of mine) {
-        const cmd = TESTS.find((x) => x.id === r.test)?.cmd;
-        if (r.redisCalls == null) exact = false;
-        expected[cmd] = (expected[cmd] ?? 0) + (r.redisCalls ?? 0);
-      }
+      const expected = expectedCounts(raw, t.id);
+      const exact = mine.every((r) => r.redisCalls != null);
       const check = { target: t.id, expected, exact };
       try {
         const res = await fetch(`http://127.0.0.1:${t.adminPort}/metrics`, { signal: AbortSignal.timeout(5000) });

@@ -83,6 +83,7 @@ function parseCsv(stdout) {
  * timeout INFO commandstats estimates how many requests got through (rate = calls / elapsed).
  */
 export async function runTest({ target, cond, test, n, timeoutMs, redisCtl, redisPid }) {
+  const startedAtMs = Date.now();
   const prepared = await prepare(test, redisCtl);
   await redisCtl.call('CONFIG', 'RESETSTAT');
   const cpu0 = target.proc ? cpuSeconds(target.pid, target.withChildren) : null;
@@ -105,7 +106,7 @@ export async function runTest({ target, cond, test, n, timeoutMs, redisCtl, redi
   const rows = parseCsv(r.stdout);
   const row = rows[rows.length - 1];
   const rec = {
-    target: target.id, cond: cond.id, test: test.id, n,
+    target: target.id, cond: cond.id, test: test.id, n, startedAtMs,
     cmd: `redis-benchmark ${args.join(' ')}`,
     wallMs: Math.round(r.ms), timedOut: r.timedOut, exit: r.code,
     loadavg1: load,
@@ -164,6 +165,21 @@ export async function runTest({ target, cond, test, n, timeoutMs, redisCtl, redi
   } else {
     // Timed out (or failed): estimate from what Redis executed.
     calls ??= 0;
+    // A killed redis-benchmark can leave requests inside the proxy (socat's forks keep writing
+    // what they had read): wait until Redis stops executing them, so they do not land in the
+    // next run's counts, and record how many came late.
+    let last = calls;
+    for (let i = 0; i < 25; i++) {
+      await new Promise((res) => setTimeout(res, 200));
+      let now = last;
+      try {
+        const m = /calls=(\d+)/.exec(parseInfo(await redisCtl.call('INFO', 'commandstats'))[`cmdstat_${test.cmd}`] ?? '');
+        now = m ? +m[1] : 0;
+      } catch { /* ignore */ }
+      if (now === last) break;
+      last = now;
+    }
+    if (last > calls) rec.lateCalls = last - calls;
     rec.rps = r.ms > 0 ? +(calls / (r.ms / 1000)).toFixed(2) : 0;
     rec.estimated = true;
     rec.callsSeen = calls;

@@ -285,21 +285,50 @@ function sharedConnectionsSection(raw, agg) {
   return L;
 }
 
+/**
+ * What Redis executed through one target over the whole run, per command: each run's INFO
+ * commandstats count, capped at what redis-benchmark can have issued (n rounded up to -P) —
+ * past that are leftovers of an earlier timed-out run through another proxy.
+ */
+export function expectedCounts(raw, target) {
+  const expected = {};
+  for (const r of [...(raw.warmups ?? []), ...(raw.calibration ?? []), ...(raw.discarded ?? []), ...(raw.runs ?? [])]) {
+    if (r.target !== target) continue;
+    const cmd = TESTS.find((x) => x.id === r.test)?.cmd;
+    const P = CONDS.find((c) => c.id === r.cond)?.P ?? 1;
+    const hi = r.estimated ? Infinity : Math.ceil(r.n / P) * P;
+    expected[cmd] = (expected[cmd] ?? 0) + Math.min(r.redisCalls ?? 0, hi);
+  }
+  return expected;
+}
+
 /** Runs where redis-benchmark complained or Redis executed another count than was asked. */
 function anomalyLines(raw) {
   const all = [...(raw.calibration ?? []), ...(raw.runs ?? []), ...(raw.discarded ?? []), ...(raw.warmups ?? [])];
   const bad = all.filter((r) => r.countMismatch || r.benchStderr || r.timedOut || (r.exit != null && r.exit !== 0));
+  // In the order the runs happened: the last timed-out run before each one.
+  const chrono = [...(raw.calibration ?? []), ...[...(raw.runs ?? []), ...(raw.discarded ?? [])].sort((a, b) => (a.startedAtMs ?? 0) - (b.startedAtMs ?? 0))];
+  const lastTimeout = new Map();
+  let lt = null;
+  for (const r of chrono) { lastTimeout.set(r, lt); if (r.timedOut) lt = r; }
+  const over = bad.filter((r) => r.countMismatch && r.redisCalls > Math.ceil(r.n / (CONDS.find((c) => c.id === r.cond)?.P ?? 1)) * (CONDS.find((c) => c.id === r.cond)?.P ?? 1));
   const cfg = [...new Set(all.filter((r) => r.configFetchFailed).map((r) => r.target))];
   const L = [];
   if (cfg.length) L.push(`- redis-benchmark's \`CONFIG GET save\` / \`CONFIG GET appendonly\` (sent on a connection of its own before each test) failed through: ${cfg.map(tLabel).join(', ')} (twemproxy does not support CONFIG and closes that connection). redis-benchmark prints \`WARNING: Could not fetch server CONFIG\` and runs the test unchanged; it has no flag to skip the fetch.`);
   if (!bad.length) L.push(`- Every run (${all.length}, calibration included): redis-benchmark exited 0 with no other stderr, and Redis executed the requested count of the test's command (INFO commandstats after each run).`);
   else {
     L.push(`- ${bad.length} of ${all.length} runs had something odd:`);
-    for (const r of bad.slice(0, 30)) L.push(`  - ${tLabel(r.target)} ${condLabel(r.cond)} ${r.test} n=${r.n}: ${[r.timedOut ? 'timed out' : null, r.exit ? `exit ${r.exit}` : null, r.countMismatch, r.benchStderr ? `stderr: ${r.benchStderr.split('\n').slice(0, 3).join(' / ')}` : null].filter(Boolean).join('; ')} — \`${r.cmd}\``);
+    for (const r of bad.slice(0, 30)) {
+      const prevTo = r.countMismatch ? lastTimeout.get(r) : null;
+      L.push(`  - ${tLabel(r.target)} ${condLabel(r.cond)} ${r.test} n=${r.n}: ${[r.timedOut ? `timed out${r.lateCalls ? ` (${r.lateCalls} of its commands reached Redis after the kill)` : ''}` : null, r.exit ? `exit ${r.exit}` : null, r.countMismatch, prevTo ? `after a timed-out run through ${tLabel(prevTo.target)} (${condLabel(prevTo.cond)} ${prevTo.test})` : null, r.benchStderr ? `stderr: ${r.benchStderr.split('\n').slice(0, 3).join(' / ')}` : null].filter(Boolean).join('; ')} — \`${r.cmd}\``);
+    }
     if (bad.length > 30) L.push(`  - … ${bad.length - 30} more (raw JSON)`);
+    if (over.length) L.push(`  - A count above what redis-benchmark can have issued (n, rounded up to a multiple of -P) is not the proxy's doing when it follows a timed-out run: socat's forked children keep forwarding requests they had already read after redis-benchmark is killed (clients held back seconds by the SYN-retry stall of its backlog of 5), and those land in a later run's counts. A timed-out run now waits for Redis to stop executing before the next run starts.`);
   }
-  for (const mc of raw.metricsChecks ?? []) {
-    if (mc.error) { L.push(`- ${tLabel(mc.target)} /metrics: ${mc.error}`); continue; }
+  for (const mc0 of raw.metricsChecks ?? []) {
+    if (mc0.error) { L.push(`- ${tLabel(mc0.target)} /metrics: ${mc0.error}`); continue; }
+    const expected = expectedCounts(raw, mc0.target);
+    const mc = { ...mc0, mismatches: Object.entries(expected).filter(([cmd, n]) => (mc0.counted?.[cmd] ?? 0) !== n).map(([cmd, n]) => `${cmd}: counted ${mc0.counted?.[cmd] ?? 0}, Redis executed ${n}`) };
     L.push(`- ${tLabel(mc.target)} /metrics: ${mc.commandsTotal.toLocaleString('en-US')} commands in ${mc.series} series; ` +
       `${mc.mismatches.length ? `**per-command counts differ from what Redis executed through it: ${mc.mismatches.join('; ')}**` : `set/get/lrange counts equal what Redis executed through it${mc.exact ? '' : ' (some runs had no Redis count)'}`}` +
       `${mc.sharedConnections != null ? `; shared connections up: ${mc.sharedConnections}` : ''}${Object.keys(mc.pinned ?? {}).length ? `; clients pinned: ${JSON.stringify(mc.pinned)}` : ''}` +

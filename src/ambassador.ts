@@ -19,8 +19,9 @@ import { RequestGate } from './proxy/requestGate.js';
 import { TRAITS } from './resp/commandTraits.js';
 import { describeTarget } from './config/listenerSpec.js';
 import type { Runtime } from './runtime.js';
+import { Secrets } from './secrets/secrets.js';
+import { listenerAuth } from './secrets/sessionAuth.js';
 import { UpstreamDialer } from './upstream/dialer.js';
-import { upstreamAuth } from './upstream/upstreamAuth.js';
 import { UpstreamProbes } from './upstream/upstreamProbes.js';
 import { SharedPool } from './upstream/sharedPool.js';
 
@@ -28,6 +29,7 @@ export class Ambassador implements Runtime {
   private readonly listeners: Listener[] = [];
   private readonly metrics = new MetricsRegistry(TRAITS.names);
   private readonly probes: UpstreamProbes;
+  private readonly secrets: Secrets;
   /** AMBASSADOR_UPSTREAM_MODE=shared: each listener's shared connections. */
   private readonly pools: SharedPool[] = [];
   private admin: AdminServer | null = null;
@@ -41,29 +43,33 @@ export class Ambassador implements Runtime {
     worker = false,
   ) {
     if (worker) reportToPrimary(this.metrics.registry);
-    const auth = upstreamAuth(config);
+    const statsOf = (name: string) => this.metrics.forListener(name);
+    this.secrets = new Secrets(config, log, this.metrics.reloads, statsOf);
+    const store = this.secrets.store;
     const byName = new Map<string, { listener: Listener; pool: SharedPool | null }>();
-    this.probes = new UpstreamProbes(config, auth, (name) => this.metrics.forListener(name), log, (name, reason) => {
+    const onUpstreamChanged = (name: string, reason: string): void => {
       const entry = byName.get(name);
       entry?.listener.upstreamChanged(reason);
       entry?.pool?.retarget(reason);
-    });
+    };
+    this.probes = new UpstreamProbes(config, () => store.upstreamPreamble(), statsOf, log, onUpstreamChanged, store.upstreamTls);
     this.metrics.watchMasters(this.probes);
     const policy = config.policy ? new CommandPolicy(config.policy) : null;
     const gated = policy !== null || config.requirepass !== null;
-    const newGate = (): RequestGate | null => (gated ? new RequestGate(policy, config.requirepass) : null);
+    const requirepass = config.requirepass === null ? null : () => store.requirepass();
+    const newGate = (): RequestGate | null => (gated ? new RequestGate(policy, requirepass) : null);
+    const auth = config.upstreamCredentials === null ? null : listenerAuth(store);
+    const tlsListen = config.tlsListen;
     const slowLog = config.slowLog.thresholdMs !== null ? new SlowLog(config.slowLog, log) : null;
     const hotKeys = new Map<string, HotKeys>();
     this.views = new ObserveViews(slowLog, config.hotKeys ? hotKeys : null);
     if (worker) answerPrimary(this.views);
     for (const spec of config.listeners) {
       const stats = this.metrics.forListener(spec.name);
-      const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: config.tls, preamble: auth };
+      const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: store.upstreamTls, preamble: store.upstreamPreamble() };
       const dialer = new UpstreamDialer(this.probes.selector(spec.name), dialSettings, stats, log);
-      const pool =
-        config.upstreamMode === 'shared'
-          ? new SharedPool(config.shared.connections, dialer, { limits: config.limits, preamble: auth, unavailableWaitMs: config.unavailableWaitMs }, stats, log)
-          : null;
+      const sharedSettings = { limits: config.limits, preamble: () => store.upstreamPreamble(), unavailableWaitMs: config.unavailableWaitMs };
+      const pool = config.upstreamMode === 'shared' ? new SharedPool(config.shared.connections, dialer, sharedSettings, stats, log) : null;
       if (pool !== null) this.pools.push(pool);
       const runtime: ListenerRuntime = {
         name: spec.name,
@@ -87,7 +93,8 @@ export class Ambassador implements Runtime {
         },
       };
       if (runtime.hotKeys !== null) hotKeys.set(spec.name, runtime.hotKeys);
-      const listener = new Listener(runtime, spec.port, dialer, newGate, config.maxClients);
+      const tls = tlsListen?.ports.has(spec.port) ? { clientAuth: tlsListen.clientAuth, handshakeTimeoutMs: tlsListen.handshakeTimeoutMs, store } : null;
+      const listener = new Listener(runtime, spec.port, dialer, newGate, config.maxClients, tls);
       byName.set(spec.name, { listener, pool });
       this.listeners.push(listener);
     }
@@ -106,8 +113,9 @@ export class Ambassador implements Runtime {
         throw new Error(`cannot listen on port ${l.port} for ${l.name}: ${(err as Error).message}`);
       }
       const spec = this.config.listeners[i]!;
-      this.log.info('listening', { listener: l.name, port: l.port, upstream: describeTarget(spec.target), source: spec.source });
+      this.log.info('listening', { listener: l.name, port: l.port, upstream: describeTarget(spec.target), source: spec.source, tls: l.secure });
     }
+    this.secrets.start();
     this.probes.start();
     for (const p of this.pools) p.start();
     if (this.config.admin) {
@@ -121,8 +129,14 @@ export class Ambassador implements Runtime {
     }
   }
 
+  /** SIGHUP: re-read every secret file; new handshakes and new upstream connections use what it holds. */
+  reload(trigger: string): void {
+    this.secrets.reload(trigger);
+  }
+
   /** Stops accepting, waits up to the shutdown timeout for replies in flight, then closes all. */
   async stop(): Promise<void> {
+    this.secrets.stop();
     this.probes.stop();
     for (const l of this.listeners) l.stopAccepting();
     const sessions = this.listeners.flatMap((l) => [...l.sessions]);

@@ -19,6 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['config'],
   ['log'],
   ['resp', 'metrics', 'observe'],
+  ['secrets'],
   ['upstream'],
   ['proxy', 'admin'],
   ['ambassador.ts', 'runtime.ts', 'workers'],

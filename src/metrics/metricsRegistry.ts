@@ -6,7 +6,7 @@
 import client from 'prom-client';
 import { PIN_REASONS } from '../resp/commandTraits.js';
 import { CERT_ROLES, DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, MATERIALS, METRIC_PREFIX, METRICS, PUSH_KINDS, REJECT_REASONS, REPLY_SIZE_BUCKETS, TLS_FAILURE_REASONS, type MetricDef } from './metricTable.js';
-import { BUCKET_SLOTS, ListenerStats, type Histograms } from './listenerStats.js';
+import { ListenerStats, type Histograms } from './listenerStats.js';
 import { ReloadStats } from './reloadStats.js';
 
 /** Whether each listener has a usable master now (the upstream probes know; read at scrape time). */

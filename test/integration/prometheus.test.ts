@@ -8,11 +8,14 @@
  * and the upstream-down alert goes pending, then firing, on /api/v1/alerts.
  * dashboard.test.ts remains the fast check (PromQL parse, labels, coverage).
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startAmbassador, type AmbassadorProcess } from '../support/ambassadorProcess.js';
+import { makeCertificates } from '../support/certificates.js';
 import { expressions, loadDashboard, substitute, type Substitution } from '../support/dashboard.js';
 import { freePort } from '../support/freePort.js';
 import { Cleanup } from '../support/processes.js';
@@ -39,6 +42,9 @@ describe('dashboard and alerts against a real Prometheus', () => {
   beforeAll(async () => {
     const redis = cleanup.track(await startRedis());
     victim = cleanup.track(await startRedis());
+    // The main listener speaks TLS, so the certificate-expiry panel has a certificate to show.
+    const certDir = cleanup.add(mkdtempSync(path.join(tmpdir(), 'amb-prom-certs-')), (d) => rmSync(d, { recursive: true, force: true }));
+    const certs = await makeCertificates(certDir);
     const port = await freePort();
     const victimPort = await freePort();
     main = `redis:${port}`;
@@ -52,6 +58,9 @@ describe('dashboard and alerts against a real Prometheus', () => {
           AMBASSADOR_HEALTH_FAILURES: '1',
           AMBASSADOR_CONNECT_WINDOW_MS: '300',
           AMBASSADOR_LOG_LEVEL: 'info',
+          AMBASSADOR_TLS_LISTEN_CERT_FILE: certs.server.cert,
+          AMBASSADOR_TLS_LISTEN_KEY_FILE: certs.server.key,
+          AMBASSADOR_TLS_LISTEN_PORTS: String(port),
         },
         waitPorts: [port, victimPort],
       }),
@@ -60,9 +69,10 @@ describe('dashboard and alerts against a real Prometheus', () => {
     await waitUntil(() => prom.targetsUp(), { timeoutMs: 20_000, intervalMs: 200, what: 'prometheus scraping the ambassador' });
 
     const opts = { host: '127.0.0.1', port, maxRetriesPerRequest: 0, retryStrategy: () => null };
-    const c = cleanup.add(new Redis(opts), (r) => r.disconnect());
-    const side = cleanup.add(new Redis(opts), (r) => r.disconnect());
-    const sub = cleanup.add(new Redis(opts), (r) => r.disconnect());
+    const tls = { ...opts, tls: { ca: readFileSync(certs.ca) } };
+    const c = cleanup.add(new Redis(tls), (r) => r.disconnect());
+    const side = cleanup.add(new Redis(tls), (r) => r.disconnect());
+    const sub = cleanup.add(new Redis(tls), (r) => r.disconnect());
     const v = cleanup.add(new Redis({ ...opts, port: victimPort }), (r) => r.disconnect());
     await sub.subscribe('prom:ch');
     await c.set('prom:big', 'x'.repeat(100_000));

@@ -62,6 +62,7 @@ export class Ambassador implements Runtime {
         perCommand: config.metrics,
         upstreamAuth: auth,
         sharedPool: pool,
+        cluster: null,
         settings: {
           limits: config.limits,
           maxPendingCommands: config.maxPendingCommands,

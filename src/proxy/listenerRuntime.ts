@@ -3,6 +3,16 @@ import type { Limits, UpstreamLoss } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
 import type { SharedPool } from '../upstream/sharedPool.js';
+import type { ClusterRewriter, Redirect } from './clusterRewriter.js';
+
+/** A listener in front of a Redis Cluster node: replies naming nodes are rewritten. */
+export interface ClusterRuntime {
+  readonly rewriter: ClusterRewriter;
+  /** AMBASSADOR_ANNOUNCE_HOST, or null: the address the client used to reach the ambassador. */
+  readonly announceHost: string | null;
+  /** A -MOVED or -ASK went by (rewritten): count it; a MOVED also means the slot map changed. */
+  onRedirect(kind: Redirect): void;
+}
 
 export interface SessionSettings {
   readonly limits: Limits;
@@ -35,4 +45,6 @@ export interface ListenerRuntime {
   readonly upstreamAuth: Buffer | null;
   /** AMBASSADOR_UPSTREAM_MODE=shared: the listener's shared connections; null in dedicated mode. */
   readonly sharedPool: SharedPool | null;
+  /** A Redis Cluster listener's rewriting, or null. */
+  readonly cluster: ClusterRuntime | null;
 }

@@ -58,6 +58,8 @@ function isUnsubscribe(role: number): boolean {
 
 export class ReplyMatcher implements ArrayCapture {
   private readonly queue = new PendingQueue();
+  /** The command the last reply frame completed (its id), or -1 when that frame answered nothing. */
+  private lastAnswered = -1;
 
   constructor(
     /** Null when metrics are off: matching still runs (it keeps the modes right), nothing is counted. */
@@ -102,6 +104,25 @@ export class ReplyMatcher implements ArrayCapture {
   /** Commands restoring the connection whose replies are still due. */
   get replaying(): number {
     return this.queue.replayCount;
+  }
+
+  /** The command whose reply the last frame completed (-1: a push, a message, a confirmation still partial…). */
+  get answered(): number {
+    return this.lastAnswered;
+  }
+
+  /** The command whose reply comes next (-1: none is waiting), and whether it is the ambassador's own. */
+  get headCommand(): number {
+    return this.queue.length > 0 ? this.queue.headCmd : -1;
+  }
+
+  get headInternal(): boolean {
+    return this.queue.length > 0 && this.queue.headInternal;
+  }
+
+  /** Whether the oldest entry is an answer of the ambassador's own, due now. */
+  get localHeadReady(): boolean {
+    return this.queue.headLocal;
   }
 
   /** Whether the oldest command waiting is a SYNC/PSYNC sent by the client: its reply is due next. */
@@ -217,6 +238,7 @@ export class ReplyMatcher implements ArrayCapture {
    * ambassador's own commands and must not reach the client.
    */
   onReply(s: RespScanner, now: number): boolean {
+    this.lastAnswered = -1;
     const t = s.frameType;
     if (t === RESP_TYPE.PUSH) {
       const answered = this.confirmation(s, now);
@@ -251,6 +273,7 @@ export class ReplyMatcher implements ArrayCapture {
     if (q.headKind === ROLE.EXEC) this.state.transactionDone(!isError && s.frameCount >= 0);
     const code = isError ? errorCode(s) : -1;
     if (q.headReplay) this.onReplayAnswered(isError ? errorWord(s) || 'ERR' : null);
+    this.lastAnswered = q.headCmd;
     if (internal) q.shift();
     else this.complete(now, code);
     if (code >= 0 && TROUBLE.has(code)) this.onTrouble(ERROR_CODES[code]!);

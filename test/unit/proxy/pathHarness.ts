@@ -199,6 +199,7 @@ export class Harness {
       },
       upstreamAuth: null,
       sharedPool: null,
+      cluster: null,
     };
     this.matcher = new ReplyMatcher(
       this.runtime.perCommand ? this.stats : null,

@@ -6,7 +6,7 @@
  * recomputed by re-encoding. This is the one place where the ambassador alters a reply.
  */
 import type { NodeNaming } from '../resp/commandTraits.js';
-import { decodeReply, encodeReply, textOf, withText, type ReplyValue } from '../resp/replyCodec.js';
+import { decodeReply, encodeReply, fieldOf as field, textOf, withText, type ReplyValue } from '../resp/replyCodec.js';
 
 /** Where the ambassador serves each cluster node. */
 export interface NodePorts {
@@ -151,13 +151,6 @@ function mapText(v: ReplyValue, f: (text: string) => string): ReplyValue {
   if (text === null) return v;
   const out = f(text);
   return out === text ? v : withText(v, out);
-}
-
-/** The value of `key` in a map (RESP3 %) or a flat key/value array (RESP2). */
-function field(v: ReplyValue, key: string): ReplyValue | undefined {
-  if (v.type !== 'aggregate' || v.items === null) return undefined;
-  for (let k = 0; k + 1 < v.items.length; k += 2) if (textOf(v.items[k]) === key) return v.items[k + 1];
-  return undefined;
 }
 
 function mapField(v: ReplyValue, key: string, f: (value: ReplyValue) => ReplyValue): ReplyValue {

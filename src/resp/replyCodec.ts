@@ -105,3 +105,15 @@ export function withText(v: ReplyValue, text: string): ReplyValue {
   }
   return v;
 }
+
+/** The elements of an aggregate ([] for anything else). */
+export function itemsOf(v: ReplyValue | undefined): ReplyValue[] {
+  return v !== undefined && v.type === 'aggregate' && v.items !== null ? v.items : [];
+}
+
+/** The value of `key` in a map (RESP3 %) or a flat key/value array (RESP2). */
+export function fieldOf(v: ReplyValue | undefined, key: string): ReplyValue | undefined {
+  const list = itemsOf(v);
+  for (let k = 0; k + 1 < list.length; k += 2) if (textOf(list[k]) === key) return list[k + 1];
+  return undefined;
+}

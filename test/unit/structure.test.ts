@@ -21,6 +21,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['resp', 'metrics'],
   ['upstream'],
   ['proxy', 'admin'],
+  ['listenerFactory.ts'],
+  ['cluster'],
   ['ambassador.ts', 'runtime.ts', 'workers'],
   ['cli.ts'],
 ];

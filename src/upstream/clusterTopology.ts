@@ -1,0 +1,149 @@
+/**
+ * What a Redis Cluster looks like now: its nodes (id, address, primary or replica, health) and
+ * which primaries hold slots, read with CLUSTER SHARDS from any node that answers — the nodes
+ * already known first, then the seeds. Read again every interval, and soon (at most every
+ * 200 ms) when a client was redirected (-MOVED) or a node's health check failed.
+ */
+import type { HostPort, UpstreamAddress } from '../config/address.js';
+import { formatUpstream } from '../config/address.js';
+import type { TlsSettings } from '../config/settings.js';
+import type { Logger } from '../log/logger.js';
+import { encodeCommand } from '../resp/commandCodec.js';
+import { decodeReply, fieldOf as field, itemsOf as items, textOf, type ReplyValue } from '../resp/replyCodec.js';
+import { queryUpstream } from './upstreamQuery.js';
+
+const SHARDS = encodeCommand(['CLUSTER', 'SHARDS']);
+const SOON_MS = 200;
+export const SLOTS = 16384;
+
+export interface ClusterNode {
+  readonly id: string;
+  /** The address the cluster announces for it (what -MOVED and CLUSTER SLOTS name). */
+  readonly host: string;
+  readonly port: number;
+  readonly primary: boolean;
+  /** CLUSTER SHARDS' health: online (not failed, not loading). */
+  readonly online: boolean;
+  /** Slots it serves (primaries). */
+  readonly slots: number;
+}
+
+export interface TopologySettings {
+  readonly tls: TlsSettings | null;
+  /** The ambassador's own AUTH, or null. */
+  readonly preamble: Buffer | null;
+  readonly timeoutMs: number;
+  readonly refreshMs: number;
+}
+
+export interface TopologyEvents {
+  /** The nodes as the cluster describes them now. */
+  onNodes(nodes: readonly ClusterNode[]): void;
+  /** A seed answered that it is no cluster node (its error text). */
+  onNotACluster(seed: string, error: string): void;
+}
+
+export class ClusterTopology {
+  private nodes: readonly ClusterNode[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private soon: NodeJS.Timeout | null = null;
+  private reading = false;
+  private lastRead = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly seeds: readonly HostPort[],
+    private readonly settings: TopologySettings,
+    private readonly log: Logger,
+    private readonly listener: string,
+    private readonly events: TopologyEvents,
+  ) {}
+
+  get current(): readonly ClusterNode[] {
+    return this.nodes;
+  }
+
+  /** Slots served by primaries that are online. */
+  get covered(): number {
+    return this.nodes.reduce((n, node) => n + (node.primary && node.online ? node.slots : 0), 0);
+  }
+
+  start(): void {
+    this.read('start');
+    this.timer = setInterval(() => this.read('interval'), this.settings.refreshMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.soon) clearTimeout(this.soon);
+  }
+
+  /** Read the topology again soon (a -MOVED, a node down), at most every 200 ms. */
+  refreshSoon(reason: string): void {
+    if (this.soon !== null || this.stopped) return;
+    const wait = Math.max(0, this.lastRead + SOON_MS - Date.now());
+    this.soon = setTimeout(() => {
+      this.soon = null;
+      this.read(reason);
+    }, wait);
+  }
+
+  private read(reason: string): void {
+    if (this.reading || this.stopped) return;
+    this.reading = true;
+    this.lastRead = Date.now();
+    const known = this.nodes.filter((n) => n.online).map((n) => ({ host: n.host, port: n.port }));
+    const tries = [...known, ...this.seeds.filter((s) => !known.some((k) => k.host === s.host && k.port === s.port))];
+    this.tryAt(tries, 0, reason);
+  }
+
+  /** Asks `tries[k]`, and the next one when it cannot answer. */
+  private tryAt(tries: readonly HostPort[], k: number, reason: string): void {
+    if (this.stopped) return;
+    if (k >= tries.length) {
+      this.reading = false;
+      this.log.warn('cluster topology unknown: no node answered CLUSTER SHARDS', { listener: this.listener, reason, tried: tries.length });
+      return;
+    }
+    const at = tries[k]!;
+    const addr: UpstreamAddress = { host: at.host, port: at.port, tls: false, url: formatUpstream(at.host, at.port) };
+    const commands = this.settings.preamble === null ? [SHARDS] : [this.settings.preamble, SHARDS];
+    queryUpstream(addr, this.settings.tls, commands, this.settings.timeoutMs, (err, replies) => {
+      const reply = replies[replies.length - 1];
+      if (err !== null || reply === undefined) return this.tryAt(tries, k + 1, reason);
+      if (reply.error !== null) {
+        this.events.onNotACluster(`${at.host}:${at.port}`, reply.bytes.toString('latin1', 1).trim());
+        return this.tryAt(tries, k + 1, reason);
+      }
+      this.reading = false;
+      this.nodes = parseShards(decodeReply(reply.bytes));
+      this.events.onNodes(this.nodes);
+    });
+  }
+}
+
+/** CLUSTER SHARDS: shards of { slots: [from, to, …], nodes: [{ id, port, ip, endpoint, role, health, … }] }. */
+export function parseShards(v: ReplyValue): ClusterNode[] {
+  const out: ClusterNode[] = [];
+  for (const shard of items(v)) {
+    const ranges = items(field(shard, 'slots')).map((x) => Number(textOf(x)));
+    let slots = 0;
+    for (let k = 0; k + 1 < ranges.length; k += 2) slots += ranges[k + 1]! - ranges[k]! + 1;
+    for (const node of items(field(shard, 'nodes'))) {
+      const endpoint = textOf(field(node, 'endpoint'));
+      const ip = textOf(field(node, 'ip'));
+      const host = endpoint !== null && endpoint !== '' && endpoint !== '?' ? endpoint : (ip ?? '');
+      const primary = textOf(field(node, 'role')) === 'master';
+      out.push({
+        id: textOf(field(node, 'id')) ?? '',
+        host,
+        port: Number(textOf(field(node, 'port'))),
+        primary,
+        online: textOf(field(node, 'health')) === 'online',
+        slots: primary ? slots : 0,
+      });
+    }
+  }
+  return out.filter((n) => n.id !== '' && n.host !== '' && Number.isInteger(n.port) && n.port > 0);
+}

@@ -5,21 +5,24 @@
 //   npm run bench                 full run (~8 min on 2 cores)
 //   npm run bench -- --quick      smoke run (< 1 min), results in bench/results/quick/
 //   node bench/run.mjs --help
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hwmKb, installCleanup, loadavg, Resp, sh, sleep, stop, systemCpu } from './lib/procs.mjs';
-import { TARGETS, ambassadorAvailable, cliPath, repoRoot, setBaseCliPath, setCliPath, startRedis, startTarget, stopTarget } from './lib/targets.mjs';
+import { TARGETS, ambassadorAvailable, cliPath, findBin, missingBin, repoRoot, setBaseCliPath, setCliPath, sharedConnectionsOf, startRedis, startTarget, stopTarget } from './lib/targets.mjs';
 import { CONDS, TESTS, guessRate, planN, runTest } from './lib/rb.mjs';
 import { backpressureTest, idleClientsTest } from './lib/memory.mjs';
 import { socatDiagnosis } from './lib/socatdiag.mjs';
-import { writeReport } from './lib/report.mjs';
+import { expectedCounts, writeReport } from './lib/report.mjs';
 
 const HELP = `usage: node bench/run.mjs [options]   (npm run bench -- [options])
   --quick              one repetition, short runs, no calibration, no socat diagnosis (< 1 min)
   --reps N             measured repetitions (default 3; quick 1)
   --seconds S          target duration of each redis-benchmark run (default 0.5; quick 0.05)
-  --targets a,b,...    subset of ${TARGETS.map((t) => t.id).join(',')}
+  --targets a,b,...    any of ${TARGETS.map((t) => `${t.id}${t.optional ? '*' : ''}`).join(',')}
+                       (* opt-in; amb-sharedN = shared mode with N upstream connections; haproxy,
+                       twemproxy and socat are skipped with a note when their binary is absent)
   --conds a,b,...      subset of ${CONDS.map((c) => c.id).join(',')}
   --tests a,b,...      subset of ${TESTS.map((t) => t.id).join(',')}
   --wait-idle S        before the matrix and each repetition, wait (at most S s in total) until the
@@ -30,13 +33,17 @@ const HELP = `usage: node bench/run.mjs [options]   (npm run bench -- [options])
   --base-cli PATH      a second build (e.g. of the commit before a change) as target amb-base,
                        interleaved with the others for before/after ratios (env BENCH_BASE_CLI)
   --no-memory          skip the idle-clients and backpressure memory tests
+  --no-matrix          skip calibration and the measured matrix (memory tests only)
+  --idle-clients N     idle clients per dedicated-mode target (default 1000)
+  --idle-shared-clients N  idle clients per shared-mode target (default 10000; quick 1000); the
+                       bench raises its own \`ulimit -n\` (re-running itself under sh) to fit
   --no-socat-diag      skip the socat investigation
   --out DIR            output directory (default bench/results, quick: bench/results/quick)
   --report-only FILE   re-render report.md and chart.svg from a raw JSON file
 `;
 
 function parseArgs(argv) {
-  const o = { waitIdle: 0, otherMax: 0.5, retryShare: 0.15, quick: false, reps: null, seconds: null, targets: null, conds: null, tests: null, memory: true, socatDiag: null, out: null, reportOnly: null };
+  const o = { matrix: true, idleClients: 1000, idleSharedClients: null, waitIdle: 0, otherMax: 0.5, retryShare: 0.15, quick: false, reps: null, seconds: null, targets: null, conds: null, tests: null, memory: true, socatDiag: null, out: null, reportOnly: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { if (i + 1 >= argv.length) throw new Error(`${a} needs a value`); return argv[++i]; };
@@ -47,6 +54,9 @@ function parseArgs(argv) {
     else if (a === '--conds') o.conds = val().split(',');
     else if (a === '--tests') o.tests = val().split(',');
     else if (a === '--no-memory') o.memory = false;
+    else if (a === '--no-matrix') o.matrix = false;
+    else if (a === '--idle-clients') o.idleClients = Number(val());
+    else if (a === '--idle-shared-clients') o.idleSharedClients = Number(val());
     else if (a === '--cli') o.cli = val();
     else if (a === '--base-cli') o.baseCli = val();
     else if (a === '--wait-idle') o.waitIdle = Number(val());
@@ -62,7 +72,9 @@ function parseArgs(argv) {
   o.reps ??= o.quick ? 1 : 3;
   o.seconds ??= o.quick ? 0.05 : 0.5;
   if (o.quick) o.retryShare = 0;
-  o.socatDiag ??= !o.quick;
+  o.socatDiag ??= !o.quick && o.matrix;
+  o.idleSharedClients ??= o.quick ? 1000 : 10000;
+  for (const k of ['idleClients', 'idleSharedClients']) if (!(Number.isInteger(o[k]) && o[k] >= 1 && o[k] <= 60000)) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be 1..60000`);
   o.out ??= path.join(repoRoot, 'bench', 'results', ...(o.quick ? ['quick'] : []));
   if (!(o.reps >= 1 && o.reps <= 50)) throw new Error('--reps must be 1..50');
   if (!(o.seconds > 0 && o.seconds <= 30)) throw new Error('--seconds must be in (0, 30]');
@@ -86,6 +98,8 @@ async function machineInfo() {
     redisServer: await sh('redis-server --version'),
     redisBenchmark: await sh('redis-benchmark --version'),
     socat: (await sh('socat -V 2>/dev/null | grep -m1 "socat version"')) || 'unknown',
+    haproxy: findBin('haproxy') ? (await sh(`'${findBin('haproxy')}' -v 2>/dev/null | head -1`)) || 'unknown' : 'absent',
+    nutcracker: findBin('nutcracker') ? (await sh(`'${findBin('nutcracker')}' --version 2>&1 | head -1`)) || 'unknown' : 'absent',
     ambassador: ambVersion,
     gitCommit: await sh(`git -C '${repoRoot}' rev-parse --short HEAD 2>/dev/null`),
     gitDirty: (await sh(`git -C '${repoRoot}' status --porcelain -- src 2>/dev/null | head -1`)) !== '',
@@ -119,6 +133,27 @@ async function waitIdle(budget, raw, label) {
   raw.idleWaits.push({ at: label, waitedS: +waited.toFixed(1), busyCoresAfter: +busy.toFixed(2) });
 }
 
+/**
+ * The idle-clients test opens its clients from this process: 10,000 of them need 10,000 file
+ * descriptors here (and as many in the target, which procs.start() gives `ulimit -n 16384`). Node
+ * raises its own soft limit to the hard limit at start; past the hard limit it cannot go, so the
+ * bench runs itself again under a shell that tries `ulimit -n N` (which raises the hard limit
+ * too where that is allowed, e.g. root with CAP_SYS_RESOURCE). Returns true when the re-run took over.
+ */
+async function ensureFdLimit(need) {
+  if (process.env.BENCH_FD_RAISED) return false;
+  const soft = Number(await sh('ulimit -n'));
+  if (!(soft < need)) return false;
+  const script = `ulimit -n ${need} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"`;
+  const child = spawn('/bin/sh', ['-c', script, 'sh', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit', env: { ...process.env, BENCH_FD_RAISED: String(soft), BENCH_FD_WANTED: String(need) },
+  });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { try { child.kill(sig); } catch { /* gone */ } });
+  const code = await new Promise((res) => child.on('exit', (c, sig) => res(c ?? (sig ? 128 : 1))));
+  process.exitCode = code;
+  return true;
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.reportOnly) {
@@ -129,15 +164,31 @@ async function main() {
   }
   if (opts.cli) setCliPath(opts.cli);
   if (opts.baseCli) setBaseCliPath(opts.baseCli);
+  let targetIds = opts.targets ?? TARGETS.filter((t) => !t.optional).map((t) => t.id);
+  const idleCount = (id) => (sharedConnectionsOf(id) !== undefined ? opts.idleSharedClients : opts.idleClients);
+  if (opts.memory && await ensureFdLimit(Math.max(...targetIds.map(idleCount), 0) + 512)) return;
   installCleanup();
   fs.mkdirSync(opts.out, { recursive: true });
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-ambassador-bench-'));
 
-  let targetIds = opts.targets ?? TARGETS.filter((t) => !t.optional).map((t) => t.id);
   const notes = [];
   if (!ambassadorAvailable() && targetIds.some((t) => t.startsWith('amb'))) {
     notes.push(`${cliPath} not found: ambassador targets skipped (run \`npm run build\`).`);
     targetIds = targetIds.filter((t) => !t.startsWith('amb'));
+  }
+  for (const id of [...targetIds]) {
+    const bin = missingBin(id);
+    if (!bin) continue;
+    const pkg = { socat: 'socat', haproxy: 'haproxy', nutcracker: 'nutcracker' }[bin];
+    notes.push(`\`${bin}\` not found on PATH: target ${id} skipped (Debian: \`apt-get install ${pkg}\`).`);
+    targetIds = targetIds.filter((t) => t !== id);
+  }
+  if (process.env.BENCH_FD_RAISED) {
+    const now = Number(await sh('ulimit -n'));
+    const want = Number(process.env.BENCH_FD_WANTED);
+    notes.push(now >= want
+      ? `The bench raised its own file-descriptor limit (\`ulimit -n\`) from ${process.env.BENCH_FD_RAISED} to ${now} for the idle-clients test.`
+      : `The idle-clients test wants ${want} file descriptors, but \`ulimit -n\` could only go from ${process.env.BENCH_FD_RAISED} to ${now} (the hard limit; raise it, e.g. \`ulimit -Hn ${want}\` as root or LimitNOFILE=, and run again): clients past that fail to connect.`);
   }
   const conds = CONDS.filter((c) => !opts.conds || opts.conds.includes(c.id));
   const tests = TESTS.filter((t) => !opts.tests || opts.tests.includes(t.id));
@@ -152,12 +203,13 @@ async function main() {
     startedAt: new Date().toISOString(),
     machine,
     loadavgStart: loadavg(),
-    options: { waitIdle: opts.waitIdle, otherMax: opts.otherMax, retryShare: opts.retryShare, reps: opts.reps, seconds: opts.seconds, targets: targetIds, conds: conds.map((c) => c.id), tests: tests.map((t) => t.id) },
+    options: { matrix: opts.matrix, idleClients: opts.idleClients, idleSharedClients: opts.idleSharedClients, waitIdle: opts.waitIdle, otherMax: opts.otherMax, retryShare: opts.retryShare, reps: opts.reps, seconds: opts.seconds, targets: targetIds, conds: conds.map((c) => c.id), tests: tests.map((t) => t.id) },
     notes,
     targets: [],
     calibration: [],
     runs: [],
     memory: { idle: [], backpressure: [] },
+    warmups: [],
     socatDiag: null,
     shutdown: {},
     metricsCheck: null,
@@ -172,7 +224,7 @@ async function main() {
   let redisCtl;
   const running = [];
   try {
-    redis = await startRedis(logDir);
+    redis = await startRedis(logDir, { tls: targetIds.includes('direct-tls') });
     redisCtl = await Resp.connect(redis.port);
     log(`redis-server on 127.0.0.1:${redis.port} (pid ${redis.pid})`);
     for (const id of targetIds) {
@@ -197,11 +249,13 @@ async function main() {
       }
       return guessRate(cond, test);
     };
-    if (opts.quick) {
+    if (!opts.matrix) {
+      log('--no-matrix: no calibration, no measured runs');
+    } else if (opts.quick) {
       // No calibration pass: one short warm-up run per target so V8 has compiled the hot path.
       const cond = CONDS.find((c) => c.id === 'c50-P16');
       const test = TESTS.find((t) => t.id === 'GET');
-      for (const t of running) await runTest({ target: t, cond, test, n: 20000, timeoutMs: 1500, redisCtl, redisPid: redis.pid });
+      for (const t of running) raw.warmups.push(await runTest({ target: t, cond, test, n: 20000, timeoutMs: 1500, redisCtl, redisPid: redis.pid }));
     } else {
       await waitIdle(idleBudget, raw, 'calibration');
       log('calibration / warm-up pass');
@@ -219,10 +273,10 @@ async function main() {
     }
 
     // ---- measured repetitions: interleaved per test (A B C D E, A B C D E ...), start rotated.
-    const total = opts.reps * conds.length * tests.length * running.length;
+    const total = opts.matrix ? opts.reps * conds.length * tests.length * running.length : 0;
     let retryBudget = Math.round(total * opts.retryShare);
     let done = 0;
-    for (let rep = 0; rep < opts.reps; rep++) {
+    for (let rep = 0; rep < (opts.matrix ? opts.reps : 0); rep++) {
       await waitIdle(idleBudget, raw, `rep ${rep + 1}`);
       for (const cond of conds) {
         await redisCtl.call('FLUSHALL');
@@ -250,7 +304,8 @@ async function main() {
             done++;
             log(`${String(done).padStart(4)}/${total} rep ${rep + 1} ${cond.id.padEnd(7)} ${test.id.padEnd(10)} ${t.id.padEnd(7)} ` +
               `n=${String(n).padEnd(7)} ${rec.estimated ? '~' : ' '}${Math.round(rec.rps).toString().padStart(8)} rps` +
-              `${rec.p50Ms != null ? `  p50 ${rec.p50Ms} ms` : ''}${rec.cpuS != null ? `  cpu ${rec.cpuS}s` : ''}${rec.timedOut ? '  TIMEOUT' : ''}`);
+              `${rec.p50Ms != null ? `  p50 ${rec.p50Ms} ms` : ''}${rec.cpuS != null ? `  cpu ${rec.cpuS}s` : ''}${rec.cpuSPer100k != null ? ` (${rec.cpuSPer100k} s/100k)` : ''}${rec.timedOut ? '  TIMEOUT' : ''}` +
+              `${rec.countMismatch ? `  COUNT: ${rec.countMismatch}` : ''}${rec.benchStderr ? `  STDERR: ${rec.benchStderr.split('\n')[0].slice(0, 120)}` : ''}`);
           }
         }
       }
@@ -260,42 +315,91 @@ async function main() {
       if (t.proc) rt.vmHwmKbAfterMatrix = hwmKb(t.pid);
     }
 
-    // ---- metrics sanity check: the metrics-on ambassador really counted commands.
-    const on = running.find((t) => t.id === 'amb-on');
-    if (on?.adminPort) {
+    // ---- metrics sanity check: each metrics-on ambassador really counted commands, and counted
+    // exactly what Redis executed through it (every run's INFO commandstats, summed per command).
+    raw.metricsChecks = [];
+    for (const t of running.filter((x) => x.adminPort)) {
+      const mine = [...raw.warmups, ...raw.calibration, ...raw.discarded, ...raw.runs].filter((r) => r.target === t.id);
+      const expected = expectedCounts(raw, t.id);
+      const exact = mine.every((r) => r.redisCalls != null);
+      const check = { target: t.id, expected, exact };
       try {
-        const res = await fetch(`http://127.0.0.1:${on.adminPort}/metrics`, { signal: AbortSignal.timeout(5000) });
+        const res = await fetch(`http://127.0.0.1:${t.adminPort}/metrics`, { signal: AbortSignal.timeout(5000) });
         const text = await res.text();
         const cmdLines = text.split('\n').filter((l) => l.startsWith('redis_ambassador_commands_total{'));
-        const commandsTotal = cmdLines.reduce((s, l) => s + (Number(l.split(' ').pop()) || 0), 0);
+        const counted = {};
+        for (const l of cmdLines) {
+          const cmd = /cmd="([^"]+)"/.exec(l)?.[1];
+          counted[cmd] = (counted[cmd] ?? 0) + (Number(l.split(' ').pop()) || 0);
+        }
+        const commandsTotal = Object.values(counted).reduce((a, b) => a + b, 0);
         const top = cmdLines.map((l) => [l, Number(l.split(' ').pop())]).sort((a, b) => b[1] - a[1]).slice(0, 4).map((x) => x[0]);
-        raw.metricsCheck = { status: res.status, bytes: text.length, series: cmdLines.length, commandsTotal, top };
+        const gauge = (name) => { const m = new RegExp(`^${name}\\{[^}]*\\} (\\S+)`, 'm').exec(text); return m ? Number(m[1]) : null; };
+        const pinned = {};
+        for (const m of text.matchAll(/^redis_ambassador_pinned_clients_total\{[^}]*reason="([^"]+)"\} (\S+)/gm)) if (Number(m[2])) pinned[m[1]] = Number(m[2]);
+        const disconnects = {};
+        for (const m of text.matchAll(/^redis_ambassador_upstream_disconnects_total\{[^}]*cause="([^"]+)"\} (\S+)/gm)) if (Number(m[2])) disconnects[m[1]] = Number(m[2]);
+        const mismatches = Object.entries(expected).filter(([cmd, n]) => (counted[cmd] ?? 0) !== n).map(([cmd, n]) => `${cmd}: counted ${counted[cmd] ?? 0}, Redis executed ${n}`);
+        Object.assign(check, {
+          status: res.status, bytes: text.length, series: cmdLines.length, commandsTotal, counted, top, mismatches,
+          sharedConnections: gauge('redis_ambassador_shared_connections'), pinned, disconnects,
+          protocolErrors: Object.fromEntries([...text.matchAll(/^redis_ambassador_protocol_errors_total\{[^}]*side="([^"]+)"\} (\S+)/gm)].map((m) => [m[1], Number(m[2])])),
+        });
+        log(`metrics ${t.id}: ${commandsTotal} commands counted; ${mismatches.length ? `MISMATCH ${mismatches.join('; ')}` : 'per-command counts equal what Redis executed'}` +
+          `${check.sharedConnections != null ? `; shared connections up ${check.sharedConnections}` : ''}${Object.keys(pinned).length ? `; pinned ${JSON.stringify(pinned)}` : ''}`);
       } catch (e) {
-        raw.metricsCheck = { error: e.message };
+        check.error = e.message;
       }
+      raw.metricsChecks.push(check);
     }
+    raw.metricsCheck = raw.metricsChecks.find((c) => c.target === 'amb-on') ?? null;
 
-    // ---- memory targets, each on a fresh process
+    // ---- memory targets, each on a fresh process. Idle clients: 1,000 per dedicated-mode target,
+    // 10,000 per shared-mode one (--idle-clients / --idle-shared-clients).
     if (opts.memory) {
-      const memTargets = running.filter((t) => ['relay', 'amb-on', 'amb-off'].includes(t.id)).map((t) => t.id);
-      const quickMem = opts.quick && memTargets.includes('amb-on') ? ['amb-on'] : memTargets;
+      const isShared = (id) => sharedConnectionsOf(id) !== undefined;
+      const memTargets = running.filter((t) => ['relay', 'amb-on', 'amb-off'].includes(t.id) || isShared(t.id)).map((t) => t.id);
+      const quickMem = opts.quick ? memTargets.filter((id) => id === 'amb-on' || id === 'amb-shared') : memTargets;
       for (const id of quickMem) {
         let t = await startTarget(id, redis, logDir);
         try {
-          const r = await idleClientsTest(t, redisCtl, { clients: 1000, holdMs: opts.quick ? 500 : 2000 });
+          const clients = idleCount(id);
+          const mode = id.startsWith('amb') ? (isShared(id) ? 'shared' : 'dedicated') : null;
+          // With the clients connected: the ambassador's own view (shared connections up, V8 heap).
+          const probe = t.adminPort ? async () => {
+            const text = await (await fetch(`http://127.0.0.1:${t.adminPort}/metrics`, { signal: AbortSignal.timeout(10000) })).text();
+            const g = (name) => { const v = Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1] ?? NaN); return Number.isFinite(v) ? v : null; };
+            return {
+              sharedConnections: g('redis_ambassador_shared_connections'),
+              clientConnections: g('redis_ambassador_client_connections'),
+              heapUsedBytes: g('redis_ambassador_nodejs_heap_size_used_bytes'),
+              heapTotalBytes: g('redis_ambassador_nodejs_heap_size_total_bytes'),
+              externalBytes: g('redis_ambassador_nodejs_external_memory_bytes'),
+            };
+          } : null;
+          const r = await idleClientsTest(t, redisCtl, { clients, holdMs: opts.quick ? 500 : 2000, mode, probe });
+          r.sharedConnections = r.probed?.sharedConnections ?? null;
           raw.memory.idle.push(r);
-          log(`idle ${id}: ${r.connected}/${r.clients} clients, RSS ${(r.baseRssKb / 1024).toFixed(1)} -> ${(r.peakRssKb / 1024).toFixed(1)} MB${r.error ? ` (${r.error})` : ''}`);
+          log(`idle ${id}${mode ? ` (${mode})` : ''}: ${r.connected}/${r.clients} clients (${r.aliveAfterHold} still open after the hold), RSS ${(r.baseRssKb / 1024).toFixed(1)} -> ${(r.peakRssKb / 1024).toFixed(1)} MB; ` +
+            `Redis sees ${r.redisClientsSeen} connections of the target (${JSON.stringify(r.redisClientsByCmd)})${r.error ? ` (${r.error})` : ''}` +
+            `${r.probed?.heapUsedBytes != null ? `; V8 heap used ${(r.probed.heapUsedBytes / 2 ** 20).toFixed(1)} MB of ${(r.probed.heapTotalBytes / 2 ** 20).toFixed(1)}, external ${(r.probed.externalBytes / 2 ** 20).toFixed(1)} MB` : ''}`);
         } finally {
           await stopTarget(t);
         }
+        if (opts.quick && isShared(id)) continue;
         t = await startTarget(id, redis, logDir);
         try {
           const r = await backpressureTest(t, redisCtl, opts.quick
             ? { valueBytes: 1 << 20, count: 256, windowMs: 1500 }
             : { valueBytes: 1 << 20, count: 1024, windowMs: 6000 });
+          // Did the proxy close the non-reading client? (shared mode does, past AMBASSADOR_CLIENT_OUTPUT_LIMIT)
+          try {
+            const lines = fs.readFileSync(path.join(logDir, `${t.proc.name}.log`), 'utf8').split('\n');
+            r.proxyWarnings = lines.filter((l) => /"level":"(warn|error)"/.test(l)).slice(0, 5).map((l) => { try { const o = JSON.parse(l); return `${o.event}${o.unread_bytes ? ` (unread_bytes ${o.unread_bytes})` : ''}`; } catch { return l.slice(0, 200); } });
+          } catch { /* no log */ }
           raw.memory.backpressure.push(r);
           log(`backpressure ${id}: ${(r.requestedBytes / 2 ** 20).toFixed(0)} MiB requested, RSS ${(r.baseRssKb / 1024).toFixed(1)} -> peak ${(r.peakRssKb / 1024).toFixed(1)} MB; ` +
-            `Redis holds ${((r.redisOmemBytes ?? 0) / 2 ** 20).toFixed(0)} MiB${r.aborted ? ' (ABORTED: RSS cap)' : ''}`);
+            `Redis holds ${((r.redisOmemBytes ?? 0) / 2 ** 20).toFixed(0)} MiB${r.aborted ? ' (ABORTED: RSS cap)' : ''}${r.proxyWarnings?.length ? `; proxy: ${r.proxyWarnings.join('; ')}` : ''}`);
         } finally {
           await stopTarget(t);
         }

@@ -16,7 +16,7 @@ import { reportToPrimary } from './metrics/workerMetrics.js';
 import type { Listener } from './proxy/listener.js';
 import { TRAITS } from './resp/commandTraits.js';
 import type { Runtime } from './runtime.js';
-import { upstreamAuth } from './upstream/upstreamAuth.js';
+import { Secrets } from './secrets/secrets.js';
 import { UpstreamProbes, type Readiness } from './upstream/upstreamProbes.js';
 
 export class Ambassador implements Runtime {
@@ -26,6 +26,7 @@ export class Ambassador implements Runtime {
   private readonly factory: ListenerFactory;
   /** Redis Cluster entries, each with its node listeners. */
   private readonly clusters: ClusterGroup[] = [];
+  private readonly secrets: Secrets;
   private admin: AdminServer | null = null;
 
   constructor(
@@ -35,16 +36,20 @@ export class Ambassador implements Runtime {
     worker = false,
   ) {
     if (worker) reportToPrimary(this.metrics.registry);
-    this.factory = new ListenerFactory(config, this.metrics, log, upstreamAuth(config));
+    const statsOf = (name: string) => this.metrics.forListener(name);
+    this.secrets = new Secrets(config, log, this.metrics.reloads, statsOf);
+    const store = this.secrets.store;
+    this.factory = new ListenerFactory(config, this.metrics, log, store);
     const made = new Map<string, MadeListener>();
-    this.probes = new UpstreamProbes(config, this.factory.auth, (name) => this.metrics.forListener(name), log, (name, reason) => {
+    const onUpstreamChanged = (name: string, reason: string): void => {
       const m = made.get(name);
       m?.listener.upstreamChanged(reason);
       m?.pool?.retarget(reason);
-    });
+    };
+    this.probes = new UpstreamProbes(config, this.factory.preamble, statsOf, log, onUpstreamChanged, store.upstreamTls);
     for (const spec of config.listeners) {
       if (spec.target.kind === 'cluster') {
-        const settings = { ...config.cluster, tls: config.tls, timeoutMs: config.connectTimeoutMs };
+        const settings = { ...config.cluster, tls: store.upstreamTls, timeoutMs: config.connectTimeoutMs };
         this.clusters.push(new ClusterGroup({ ...spec, target: spec.target }, this.factory, settings, log));
         continue;
       }
@@ -67,7 +72,7 @@ export class Ambassador implements Runtime {
         throw new Error(`cannot listen on port ${l.port} for ${l.name}: ${(err as Error).message}`);
       }
       const spec = this.config.listeners.find((x) => x.name === l.name)!;
-      this.log.info('listening', { listener: l.name, port: l.port, upstream: describeTarget(spec.target), source: spec.source });
+      this.log.info('listening', { listener: l.name, port: l.port, upstream: describeTarget(spec.target), source: spec.source, tls: l.secure });
     }
     for (const c of this.clusters) {
       const spec = this.config.listeners.find((x) => x.name === c.entry.name)!;
@@ -77,8 +82,9 @@ export class Ambassador implements Runtime {
         if (err instanceof ConfigError) throw err;
         throw new Error(`cannot listen on port ${c.entry.port} for ${c.entry.name}: ${(err as Error).message}`);
       }
-      this.log.info('listening', { listener: c.entry.name, port: c.entry.port, upstream: describeTarget(spec.target), source: spec.source });
+      this.log.info('listening', { listener: c.entry.name, port: c.entry.port, upstream: describeTarget(spec.target), source: spec.source, tls: c.entry.secure });
     }
+    this.secrets.start();
     this.probes.start();
     this.factory.startPools();
     if (this.config.admin) {
@@ -112,8 +118,14 @@ export class Ambassador implements Runtime {
     return [...this.listeners, ...this.clusters.flatMap((c) => c.listeners)];
   }
 
+  /** SIGHUP: re-read every secret file; new handshakes and new upstream connections use what it holds. */
+  reload(trigger: string): void {
+    this.secrets.reload(trigger);
+  }
+
   /** Stops accepting, waits up to the shutdown timeout for replies in flight, then closes all. */
   async stop(): Promise<void> {
+    this.secrets.stop();
     this.probes.stop();
     for (const c of this.clusters) c.stop();
     const all = this.allListeners();

@@ -60,6 +60,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Without a handler SIGHUP would end the process; here it re-reads certificates and password files.
+  process.on('SIGHUP', () => {
+    log.info('signal received', { signal: 'SIGHUP' });
+    ambassador.reload('SIGHUP');
+  });
   try {
     await ambassador.start();
   } catch (err) {

@@ -11,6 +11,8 @@ import { CommandPolicy } from './proxy/commandPolicy.js';
 import { Listener } from './proxy/listener.js';
 import type { ClusterRuntime, ListenerRuntime } from './proxy/listenerRuntime.js';
 import { RequestGate } from './proxy/requestGate.js';
+import type { SecretStore } from './secrets/secretStore.js';
+import { listenerAuth, type SessionAuth } from './secrets/sessionAuth.js';
 import { UpstreamDialer } from './upstream/dialer.js';
 import type { HealthOptions } from './upstream/healthCheck.js';
 import { SharedPool } from './upstream/sharedPool.js';
@@ -27,38 +29,49 @@ export class ListenerFactory {
   private readonly newGate: () => RequestGate | null;
   private poolsStarted = false;
 
+  /** How sessions authenticate upstream unless a client certificate says otherwise; null: they do not. */
+  private readonly auth: SessionAuth | null;
+
   constructor(
     private readonly config: AmbassadorConfig,
     private readonly metrics: MetricsRegistry,
     private readonly log: Logger,
-    /** The ambassador's own AUTH for every upstream connection, or null. */
-    readonly auth: Buffer | null,
+    /** The secrets in force: asked at every handshake, upstream connect and AUTH, so reloads reach new listeners too. */
+    readonly store: SecretStore,
   ) {
     const policy = config.policy ? new CommandPolicy(config.policy) : null;
     const gated = policy !== null || config.requirepass !== null;
-    this.newGate = () => (gated ? new RequestGate(policy, config.requirepass) : null);
+    const requirepass = config.requirepass === null ? null : () => store.requirepass();
+    this.newGate = () => (gated ? new RequestGate(policy, requirepass) : null);
+    this.auth = config.upstreamCredentials === null ? null : listenerAuth(store);
   }
+
+  /** The ambassador's own AUTH for a new upstream connection, as it is now; or null. */
+  readonly preamble = (): Buffer | null => this.store.upstreamPreamble();
 
   /** Health probing as configured (AMBASSADOR_HEALTH_*), for a selector of one's own. */
   get health(): Omit<HealthOptions, 'probe'> {
     const c = this.config;
-    return { intervalMs: c.healthIntervalMs, timeoutMs: c.healthTimeoutMs, failuresBeforeDown: c.healthFailures, preamble: this.auth, tls: c.tls };
+    return { intervalMs: c.healthIntervalMs, timeoutMs: c.healthTimeoutMs, failuresBeforeDown: c.healthFailures, preamble: this.preamble, tls: this.store.upstreamTls };
   }
 
   statsOf(name: string): ListenerStats {
     return this.metrics.forListener(name);
   }
 
-  /** `cluster`: the listener fronts a Redis Cluster node; `loss` overrides AMBASSADOR_ON_UPSTREAM_LOSS. */
-  make(name: string, port: number, selector: UpstreamSelector, opts: { cluster?: ClusterRuntime; loss?: UpstreamLoss } = {}): MadeListener {
+  /**
+   * `cluster`: the listener fronts a Redis Cluster node; `loss` overrides AMBASSADOR_ON_UPSTREAM_LOSS;
+   * `tlsAs`: the configured port whose AMBASSADOR_TLS_LISTEN_PORTS choice it follows (a cluster's
+   * node listeners speak what their entry speaks).
+   */
+  make(name: string, port: number, selector: UpstreamSelector, opts: { cluster?: ClusterRuntime; loss?: UpstreamLoss; tlsAs?: number } = {}): MadeListener {
     const config = this.config;
+    const store = this.store;
     const stats = this.statsOf(name);
-    const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: config.tls, preamble: this.auth };
+    const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: store.upstreamTls, preamble: store.upstreamPreamble() };
     const dialer = new UpstreamDialer(selector, dialSettings, stats, this.log);
-    const pool =
-      config.upstreamMode === 'shared'
-        ? new SharedPool(config.shared.connections, dialer, { limits: config.limits, preamble: this.auth, unavailableWaitMs: config.unavailableWaitMs }, stats, this.log)
-        : null;
+    const sharedSettings = { limits: config.limits, preamble: this.preamble, unavailableWaitMs: config.unavailableWaitMs };
+    const pool = config.upstreamMode === 'shared' ? new SharedPool(config.shared.connections, dialer, sharedSettings, stats, this.log) : null;
     if (pool !== null) {
       this.pools.push(pool);
       if (this.poolsStarted) pool.start();
@@ -83,7 +96,9 @@ export class ListenerFactory {
         clientOutputLimitBytes: config.shared.clientOutputLimitBytes,
       },
     };
-    return { listener: new Listener(runtime, port, dialer, this.newGate, config.maxClients), pool };
+    const listen = config.tlsListen;
+    const tls = listen?.ports.has(opts.tlsAs ?? port) ? { clientAuth: listen.clientAuth, handshakeTimeoutMs: listen.handshakeTimeoutMs, store } : null;
+    return { listener: new Listener(runtime, port, dialer, this.newGate, config.maxClients, tls), pool };
   }
 
   /** The shared connections of the listeners made so far connect; later ones at once. */

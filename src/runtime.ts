@@ -2,4 +2,6 @@
 export interface Runtime {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Re-read the secret files (SIGHUP). */
+  reload(trigger: string): void;
 }

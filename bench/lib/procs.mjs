@@ -246,6 +246,35 @@ export function loadavg() {
   }
 }
 
+/**
+ * Local TCP ports of the sockets pid (and, withChildren, its children) holds open: its fds'
+ * socket inodes looked up in /proc/net/tcp and tcp6. Tells which of Redis's clients (CLIENT
+ * LIST addr=) are connections of one process.
+ */
+export function tcpLocalPorts(pid, withChildren = false) {
+  const inodes = new Set();
+  for (const p of [pid, ...(withChildren ? childPids(pid) : [])]) {
+    let fds = [];
+    try { fds = fs.readdirSync(`/proc/${p}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${p}/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      } catch { /* closed meanwhile */ }
+    }
+  }
+  const ports = new Set();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = fs.readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length > 9 && inodes.has(c[9])) ports.add(parseInt(c[1].split(':').pop(), 16));
+    }
+  }
+  return ports;
+}
+
 /** Kernel TCP counters (namespace-wide) from /proc/net/netstat. */
 export function tcpExt() {
   try {

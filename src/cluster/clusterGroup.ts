@@ -56,7 +56,7 @@ export class ClusterGroup implements NodePorts {
     this.baseName = spec.name.slice(0, spec.name.lastIndexOf(':'));
     this.topology = new ClusterTopology(
       spec.target.cluster.seeds,
-      { tls: settings.tls, preamble: factory.auth, timeoutMs: settings.timeoutMs, refreshMs: settings.refreshMs },
+      { tls: settings.tls, preamble: factory.preamble, timeoutMs: settings.timeoutMs, refreshMs: settings.refreshMs },
       log,
       spec.name,
       { onNodes: (nodes) => this.onNodes(nodes), onNotACluster: (seed, error) => this.onNotACluster(seed, error) },
@@ -177,7 +177,7 @@ export class ClusterGroup implements NodePorts {
     const selector = new NodeSelector(addr, this.factory.health, this.factory.statsOf(name), this.log, (reason) => this.topology.refreshSoon(`node ${addr.url} down: ${reason}`));
     // A node's connection lost closes its clients (as socat would): a cluster client then asks
     // the cluster where its slots went, rather than wait on a node that may be gone.
-    const listener = this.factory.make(name, listenPort, selector, { cluster: this.runtimeFor(name), loss: 'close' }).listener;
+    const listener = this.factory.make(name, listenPort, selector, { cluster: this.runtimeFor(name), loss: 'close', tlsAs: this.spec.port }).listener;
     const e: NodeEntry = { id, addr, port: listenPort, listener, selector, gone: false };
     this.byAddress.set(`${host}:${port}`, e);
     if (this.started && this.firstRead === null) this.open(e);
@@ -204,7 +204,7 @@ export class ClusterGroup implements NodePorts {
   private revive(e: NodeEntry): void {
     e.gone = false;
     const name = e.listener.name;
-    e.listener = this.factory.make(name, e.port, e.selector, { cluster: this.runtimeFor(name), loss: 'close' }).listener;
+    e.listener = this.factory.make(name, e.port, e.selector, { cluster: this.runtimeFor(name), loss: 'close', tlsAs: this.spec.port }).listener;
     this.open(e);
   }
 

@@ -48,6 +48,14 @@ export const VALUE_FLAGS: Readonly<Record<string, string>> = {
   '--tls-key-file': 'AMBASSADOR_TLS_KEY_FILE',
   '--tls-servername': 'AMBASSADOR_TLS_SERVERNAME',
   '--tls-verify': 'AMBASSADOR_TLS_VERIFY',
+  '--tls-listen-cert-file': 'AMBASSADOR_TLS_LISTEN_CERT_FILE',
+  '--tls-listen-key-file': 'AMBASSADOR_TLS_LISTEN_KEY_FILE',
+  '--tls-listen-ca-file': 'AMBASSADOR_TLS_LISTEN_CA_FILE',
+  '--tls-listen-client-auth': 'AMBASSADOR_TLS_LISTEN_CLIENT_AUTH',
+  '--tls-listen-ports': 'AMBASSADOR_TLS_LISTEN_PORTS',
+  '--tls-handshake-timeout': 'AMBASSADOR_TLS_HANDSHAKE_TIMEOUT_MS',
+  '--tls-client-users-file': 'AMBASSADOR_TLS_CLIENT_USERS_FILE',
+  '--watch-secrets': 'AMBASSADOR_WATCH_SECRETS',
 };
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {

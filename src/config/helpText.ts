@@ -86,6 +86,21 @@ const FLAGS = `FLAGS (each overrides the environment variable named beside it)
   --tls-servername NAME       SNI and the name verified                 AMBASSADOR_TLS_SERVERNAME
   --tls-verify on|off         verify the upstream's certificate         AMBASSADOR_TLS_VERIFY          [on]
                               (AMBASSADOR_TLS_MASTERS=on: Sentinel's masters speak TLS)
+  --tls-listen-cert-file FILE listeners speak TLS with this certificate AMBASSADOR_TLS_LISTEN_CERT_FILE
+  --tls-listen-key-file FILE  ... and its key                           AMBASSADOR_TLS_LISTEN_KEY_FILE
+  --tls-listen-ca-file FILE   client certificates must chain to this    AMBASSADOR_TLS_LISTEN_CA_FILE
+  --tls-listen-client-auth M  require | optional | off                  AMBASSADOR_TLS_LISTEN_CLIENT_AUTH
+                              [require with a CA file, else off]
+  --tls-listen-ports LIST     listener ports that speak TLS (6379,6380) AMBASSADOR_TLS_LISTEN_PORTS    [all]
+  --tls-handshake-timeout MS  close a client not through its handshake  AMBASSADOR_TLS_HANDSHAKE_TIMEOUT_MS
+                              by then [10000]
+  --tls-client-users-file F   "<identity> <acl-user> <password>" lines  AMBASSADOR_TLS_CLIENT_USERS_FILE
+                              a verified client certificate's CN (or SAN) picks the ACL user its
+                              upstream connections AUTH as; a verified identity not named is refused
+  --watch-secrets on|off      re-read secret files when they change     AMBASSADOR_WATCH_SECRETS       [on]
+  SIGHUP re-reads every certificate, key, CA, password file and the users file; new handshakes and
+  new upstream connections use them, open connections go on. A file that does not parse keeps the
+  old material in force (an error is logged naming the file).
   Secrets come from variables or files only, never from flags.
   -h, --help                  this text
   -V, --version               the version

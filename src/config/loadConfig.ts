@@ -9,6 +9,7 @@ import { parseCommandList } from './commandList.js';
 import { listenersFromEnv } from './listenerContract.js';
 import { listenersFromFlags } from './listenerFlags.js';
 import { parsePortRange, type ListenerSpec } from './listenerSpec.js';
+import { readClientUsersSetting, readSecretFiles, readTlsListen, readUpstreamTlsSetting } from './secretSettings.js';
 import { SettingReader } from './settingReader.js';
 import {
   LOG_LEVELS,
@@ -43,6 +44,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cont
   const read = readListeners(args.listeners, env);
   const notes = read.notes;
   const listeners = withClusterPorts(read.listeners, s);
+  const secretFiles = readSecretFiles(s);
+  const upstreamTls = readUpstreamTlsSetting(secretFiles.upstreamTls);
+  const tlsListen = readTlsListen(s, listeners);
   return {
     kind: 'run',
     config: {
@@ -95,13 +99,17 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cont
       upstreamCredentials: readUpstreamCredentials(s),
       policy: readPolicy(s, context),
       tls: {
-        ca: s.file('AMBASSADOR_TLS_CA_FILE'),
-        cert: s.file('AMBASSADOR_TLS_CERT_FILE'),
-        key: s.file('AMBASSADOR_TLS_KEY_FILE'),
+        ca: upstreamTls.ca,
+        cert: upstreamTls.cert,
+        key: upstreamTls.key,
         servername: s.text('AMBASSADOR_TLS_SERVERNAME') ?? null,
         verify: s.onOff('AMBASSADOR_TLS_VERIFY', true),
       },
       tlsMasters: s.onOff('AMBASSADOR_TLS_MASTERS', false),
+      tlsListen,
+      clientUsers: readClientUsersSetting(secretFiles.clientUsers, tlsListen),
+      secretFiles,
+      watchSecrets: s.onOff('AMBASSADOR_WATCH_SECRETS', true),
       notes,
     },
   };

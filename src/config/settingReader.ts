@@ -52,17 +52,6 @@ export class SettingReader {
     return text as T;
   }
 
-  /** The contents of the file the setting names, or null when unset. */
-  file(name: string): Buffer | null {
-    const path = this.text(name);
-    if (path === undefined) return null;
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new ConfigError(`${name}: cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  }
-
   /**
    * A secret from NAME or from the file NAME_FILE (Docker/Kubernetes secrets), trailing newline
    * dropped. Error messages name the variable, never the value.

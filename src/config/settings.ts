@@ -4,6 +4,7 @@
  */
 import type { HostPort } from './address.js';
 import type { ListenerSpec } from './listenerSpec.js';
+import type { ClientUsers, SecretFiles, TlsListenSettings } from './secretSettings.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -122,6 +123,14 @@ export interface AmbassadorConfig {
   readonly tls: TlsSettings;
   /** Sentinel-named masters are reached with TLS. */
   readonly tlsMasters: boolean;
+  /** TLS on (some of) the listeners, or null when every listener is plain TCP. */
+  readonly tlsListen: TlsListenSettings | null;
+  /** Verified client certificate identity → the ACL user its upstream connections AUTH as, or null. Never logged. */
+  readonly clientUsers: ClientUsers | null;
+  /** Where every reloadable secret lives, re-read on SIGHUP and when a file changes. */
+  readonly secretFiles: SecretFiles;
+  /** Watch the secret files (and their directories) for changes. */
+  readonly watchSecrets: boolean;
   /** Remarks for the log once it exists (e.g. ignored _ENV_ copies). */
   readonly notes: readonly string[];
 }

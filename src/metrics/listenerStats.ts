@@ -5,7 +5,7 @@
  * metric objects only when /metrics is scraped.
  */
 import { PIN_REASONS, type PinReason } from '../resp/commandTraits.js';
-import { DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS, REDIRECT_KINDS, REJECT_REASONS } from './metricTable.js';
+import { CERT_ROLES, DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS, REDIRECT_KINDS, REJECT_REASONS, TLS_FAILURE_REASONS, type CertRole, type TlsFailureReason } from './metricTable.js';
 
 /** Bucket bounds in milliseconds, the unit of performance.now(). */
 const BOUNDS_MS = DURATION_BUCKETS.map((s) => s * 1000);
@@ -62,6 +62,10 @@ export class ListenerStats {
   readonly upstreamUp = new Map<string, number>();
   /** upstream url → failed connect attempts. */
   readonly connectFailures = new Map<string, number>();
+  /** Connections a TLS listener refused, one slot per TLS_FAILURE_REASONS entry. */
+  readonly tlsFailures = new Float64Array(TLS_FAILURE_REASONS.length);
+  /** When each certificate role's certificate in force expires (ms since the epoch; Infinity: none). */
+  readonly certificateExpires = new Float64Array(CERT_ROLES.length).fill(Infinity);
 
   constructor(
     readonly listener: string,
@@ -96,6 +100,15 @@ export class ListenerStats {
 
   error(cmd: number, code: number): void {
     this.errors[cmd * ERROR_CODES.length + code]!++;
+  }
+
+  tlsFailed(reason: TlsFailureReason): void {
+    this.tlsFailures[TLS_FAILURE_REASONS.indexOf(reason)]!++;
+  }
+
+  /** The certificate of `role` in force now expires at `expires` (ms since the epoch), or there is none (null). */
+  certificateExpiry(role: CertRole, expires: number | null): void {
+    this.certificateExpires[CERT_ROLES.indexOf(role)] = expires ?? Infinity;
   }
 
   connectFailed(upstream: string): void {

@@ -119,7 +119,7 @@ export const METRICS = {
   replayFailures: {
     name: 'redis_ambassador_replay_failures_total',
     type: 'counter',
-    help: "Upstream connections on which the upstream refused a command restoring the client's state after a reconnect (AUTH, HELLO, SELECT, CLIENT SETNAME, READONLY, SUBSCRIBE) or the ambassador's own AUTH; the client was closed (the log line names the command).",
+    help: "Upstream connections on which the upstream refused a command restoring the client's state after a reconnect (AUTH, HELLO, SELECT, CLIENT SETNAME, READONLY, SUBSCRIBE) or the ambassador's own AUTH, or where the client's certificate no longer maps to the ACL user it was accepted as (AMBASSADOR_TLS_CLIENT_USERS_FILE changed); the client was closed (the log line names the command or the identity).",
     labels: ['listener'],
   },
   sharedConnections: {
@@ -132,7 +132,7 @@ export const METRICS = {
   pinnedClients: {
     name: 'redis_ambassador_pinned_clients_total',
     type: 'counter',
-    help: 'AMBASSADOR_UPSTREAM_MODE=shared: clients moved to an upstream connection of their own, by what moved them (select, auth, hello, transaction, pubsub, blocking, monitor, replication, client, readonly, reset, asking, large, unknown).',
+    help: 'AMBASSADOR_UPSTREAM_MODE=shared: clients moved to an upstream connection of their own, by what moved them (select, auth, hello, transaction, pubsub, blocking, monitor, replication, client, readonly, reset, asking, script-debug, large, unknown).',
     labels: ['listener', 'reason'],
   },
   clusterRedirects: {
@@ -146,6 +146,34 @@ export const METRICS = {
     type: 'counter',
     help: 'Times the listener switched its traffic to a different master.',
     labels: ['listener'],
+    aggregator: 'max',
+  },
+  tlsHandshakeFailures: {
+    name: 'redis_ambassador_tls_handshake_failures_total',
+    type: 'counter',
+    help: 'Client connections a TLS listener refused before reading a byte of them, by reason: "plaintext" (not TLS; answered -ERR and closed), "timeout" (no finished handshake within AMBASSADOR_TLS_HANDSHAKE_TIMEOUT_MS), "protocol" (the handshake failed: TLS version, ciphers, an alert from the client), "no_certificate", "unknown_ca" (not signed by AMBASSADOR_TLS_LISTEN_CA_FILE), "expired", "not_yet_valid", "bad_certificate" (any other verification failure), "unknown_identity" (verified, but not named in AMBASSADOR_TLS_CLIENT_USERS_FILE). Published at 0 for every listener.',
+    labels: ['listener', 'reason'],
+  },
+  tlsCertificateExpiry: {
+    name: 'redis_ambassador_tls_certificate_expiry_seconds',
+    type: 'gauge',
+    help: 'Seconds until a certificate in force expires (negative once it has): role="listener" (the TLS listener\'s own certificate), "ca" (the earliest in AMBASSADOR_TLS_LISTEN_CA_FILE), "client" (AMBASSADOR_TLS_CERT_FILE, shown for listeners with a TLS upstream), "upstream_ca" (the earliest in AMBASSADOR_TLS_CA_FILE). +Inf where the listener has no such certificate.',
+    labels: ['listener', 'role'],
+    aggregator: 'min',
+  },
+  reloads: {
+    name: 'redis_ambassador_reloads_total',
+    type: 'counter',
+    help: 'Secrets re-read and put in force (SIGHUP, or a watched file changed), by material: "listener_tls", "upstream_tls", "upstream_password", "requirepass", "client_users". New handshakes and new upstream connections use them; open connections go on.',
+    labels: ['material'],
+    // Every worker re-reads the same files itself: adding them up would count one reload N times.
+    aggregator: 'max',
+  },
+  reloadFailures: {
+    name: 'redis_ambassador_reload_failures_total',
+    type: 'counter',
+    help: 'Reloads refused because a file could not be read or did not parse (a certificate without its key, an empty password file, ...): the material before stays in force; the log line names the file.',
+    labels: ['material'],
     aggregator: 'max',
   },
 } as const satisfies Record<string, MetricDef>;
@@ -167,3 +195,17 @@ export const REDIRECT_KINDS = ['moved', 'ask'] as const;
 export const DISCONNECT_CAUSES = ['closed_by_server', 'lost'] as const;
 
 export const PUSH_KINDS: readonly string[] = ['message', 'pmessage', 'smessage', 'monitor', 'invalidate', 'other'];
+
+/** Why a TLS listener refused a connection; a bounded label set. */
+export const TLS_FAILURE_REASONS = [
+  'plaintext', 'timeout', 'protocol', 'no_certificate', 'unknown_ca', 'expired', 'not_yet_valid', 'bad_certificate', 'unknown_identity',
+] as const;
+export type TlsFailureReason = (typeof TLS_FAILURE_REASONS)[number];
+
+/** Whose certificate an expiry is. */
+export const CERT_ROLES = ['listener', 'ca', 'client', 'upstream_ca'] as const;
+export type CertRole = (typeof CERT_ROLES)[number];
+
+/** What a reload re-reads. */
+export const MATERIALS = ['listener_tls', 'upstream_tls', 'upstream_password', 'requirepass', 'client_users'] as const;
+export type Material = (typeof MATERIALS)[number];

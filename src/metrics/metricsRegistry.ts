@@ -5,8 +5,9 @@
  */
 import client from 'prom-client';
 import { PIN_REASONS } from '../resp/commandTraits.js';
-import { DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, METRIC_PREFIX, METRICS, PUSH_KINDS, REDIRECT_KINDS, REJECT_REASONS, type MetricDef } from './metricTable.js';
+import { CERT_ROLES, DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, MATERIALS, METRIC_PREFIX, METRICS, PUSH_KINDS, REDIRECT_KINDS, REJECT_REASONS, TLS_FAILURE_REASONS, type MetricDef } from './metricTable.js';
 import { BUCKET_SLOTS, ListenerStats, type Histograms } from './listenerStats.js';
+import { ReloadStats } from './reloadStats.js';
 
 type Labels = Record<string, string | number>;
 interface Value {
@@ -17,6 +18,8 @@ interface Value {
 
 export class MetricsRegistry {
   readonly registry = new client.Registry();
+  /** Reloads of secrets: process-wide, not per listener. */
+  readonly reloads = new ReloadStats();
   private readonly stats: ListenerStats[] = [];
 
   constructor(private readonly commandNames: readonly string[]) {
@@ -57,6 +60,14 @@ export class MetricsRegistry {
         // Every reason at 0 too: a bounded set, and a panel or alert has a series from the start.
         this.stats.flatMap((s) => PIN_REASONS.map((reason, k) => ({ labels: { listener: s.listener, reason }, value: s.pins[k]! }))),
       failovers: () => this.perListener((s) => s.failovers),
+      tlsHandshakeFailures: () => this.perListenerAnd(TLS_FAILURE_REASONS, 'reason', (s) => s.tlsFailures),
+      // Computed at scrape time, so the gauge counts down without anything being re-read.
+      tlsCertificateExpiry: () => {
+        const now = Date.now();
+        return this.perListenerAnd(CERT_ROLES, 'role', (s) => s.certificateExpires.map((ms) => (ms - now) / 1000));
+      },
+      reloads: () => MATERIALS.map((material, i) => ({ labels: { material }, value: this.reloads.succeeded[i]! })),
+      reloadFailures: () => MATERIALS.map((material, i) => ({ labels: { material }, value: this.reloads.failed[i]! })),
     };
     for (const key of Object.keys(METRICS) as (keyof typeof METRICS)[]) {
       const def: MetricDef = METRICS[key];
@@ -89,6 +100,14 @@ export class MetricsRegistry {
 
   private perListener(pick: (s: ListenerStats) => number): Value[] {
     return this.stats.map((s) => ({ labels: { listener: s.listener }, value: pick(s) }));
+  }
+
+  /** One sample per listener and per value of a bounded label, zeros included. */
+  private perListenerAnd(values: readonly string[], label: string, pick: (s: ListenerStats) => Float64Array): Value[] {
+    return this.stats.flatMap((s) => {
+      const a = pick(s);
+      return values.map((v, i) => ({ labels: { listener: s.listener, [label]: v }, value: a[i]! }));
+    });
   }
 
   private perUpstream(pick: (s: ListenerStats) => Map<string, number>): Value[] {

@@ -4,14 +4,18 @@
  * containers.
  */
 import net from 'node:net';
+import type { SessionAuth } from '../secrets/sessionAuth.js';
 import type { UpstreamDialer } from '../upstream/dialer.js';
 import type { ListenerRuntime } from './listenerRuntime.js';
 import type { RequestGate } from './requestGate.js';
 import { Session } from './session.js';
+import { TlsTerminator, type TlsListen } from './tlsTerminator.js';
 
 export class Listener {
   readonly sessions = new Set<Session>();
   private readonly server: net.Server;
+  /** Where this listener speaks TLS: every connection passes it before it is a session. */
+  private readonly tls: TlsTerminator | null;
 
   constructor(
     private readonly runtime: ListenerRuntime,
@@ -20,8 +24,18 @@ export class Listener {
     /** A gate for a new session where AMBASSADOR_REQUIREPASS or a command policy is set, else null. */
     private readonly newGate: () => RequestGate | null,
     private readonly maxClients: number,
+    tls: TlsListen | null = null,
   ) {
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.tls = tls === null ? null : new TlsTerminator(runtime, tls, (socket, auth) => this.accept(socket, auth));
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      if (this.tls !== null) this.tls.handle(socket);
+      else this.accept(socket, null);
+    });
+  }
+
+  /** Whether this listener speaks TLS. */
+  get secure(): boolean {
+    return this.tls !== null;
   }
 
   get name(): string {
@@ -69,7 +83,7 @@ export class Listener {
     });
   }
 
-  private accept(socket: net.Socket): void {
+  private accept(socket: net.Socket, auth: SessionAuth | null): void {
     const stats = this.runtime.stats;
     if (this.sessions.size >= this.maxClients) {
       // What redis-server answers past maxclients, then it closes.
@@ -81,10 +95,11 @@ export class Listener {
     }
     stats.clients++;
     stats.clientsTotal++;
-    const session = new Session(socket, this.runtime, this.dialer, this.newGate(), (s) => {
+    const onClosed = (s: Session): void => {
       stats.clients--;
       this.sessions.delete(s);
-    });
+    };
+    const session = new Session(socket, this.runtime, this.dialer, this.newGate(), onClosed, auth ?? this.runtime.upstreamAuth);
     this.sessions.add(session);
     session.start();
   }

@@ -2,6 +2,7 @@
 import type { Limits, UpstreamLoss } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
+import type { SessionAuth } from '../secrets/sessionAuth.js';
 import type { SharedPool } from '../upstream/sharedPool.js';
 import type { ClusterRewriter, Redirect } from './clusterRewriter.js';
 
@@ -41,8 +42,8 @@ export interface ListenerRuntime {
   /** Per-command counting (commands, latency, errors, bytes); off with AMBASSADOR_METRICS=off. */
   readonly perCommand: boolean;
   readonly settings: SessionSettings;
-  /** The ambassador's own AUTH for every upstream connection, or null. */
-  readonly upstreamAuth: Buffer | null;
+  /** How a session authenticates its upstream connections unless its client certificate says otherwise; null: it does not. */
+  readonly upstreamAuth: SessionAuth | null;
   /** AMBASSADOR_UPSTREAM_MODE=shared: the listener's shared connections; null in dedicated mode. */
   readonly sharedPool: SharedPool | null;
   /** A Redis Cluster listener's rewriting, or null. */

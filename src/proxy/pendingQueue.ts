@@ -80,10 +80,13 @@ export class PendingQueue {
     this.internalCount++;
   }
 
-  /** Queues a command the ambassador answers itself with `reply`, in its turn. */
-  pushLocal(cmd: number, start: number, reply: Buffer): void {
+  /**
+   * Queues a command the ambassador answers itself with `reply`, in its turn. `counted`: it is one
+   * of the client's commands (shared mode's QUIT), so its answer is timed like a reply (arg 1).
+   */
+  pushLocal(cmd: number, start: number, reply: Buffer, counted = false): void {
     if (this.count === this.cap) this.grow();
-    this.set((this.head + this.count) % this.cap, cmd, start, 1, 0, 0, [reply], OWNER_LOCAL);
+    this.set((this.head + this.count) % this.cap, cmd, start, 1, 0, counted ? 1 : 0, [reply], OWNER_LOCAL);
     this.count++;
     this.localCount++;
   }

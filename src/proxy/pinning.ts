@@ -13,10 +13,11 @@ export function pinReason(id: number, s: RespScanner, args: Buffer[] | null): Pi
   switch (TRAITS.role[id]) {
     case ROLE.SELECT:
       return args !== null && args.length === 2 && args[1]!.toString('latin1') === '0' ? null : 'select';
+    // Options past the tokens read may hold a BLOCK: a client that might block never shares.
     case ROLE.XREAD:
-      return readBlocks(s, 1) ? 'blocking' : null;
+      return readBlocks(s, 1) !== false ? 'blocking' : null;
     case ROLE.XREADGROUP:
-      return readBlocks(s, 4) ? 'blocking' : null;
+      return readBlocks(s, 4) !== false ? 'blocking' : null;
     default:
       return reason;
   }

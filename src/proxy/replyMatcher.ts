@@ -17,6 +17,7 @@
  * A reply that arrives when nothing is pending is counted as an unsolicited push, not an error.
  * What a reply changes in the connection's state is applied to ConnectionState, its one record.
  */
+import { performance } from 'node:perf_hooks';
 import { ROLE, TRAITS } from '../resp/commandTraits.js';
 import { errorWord, readBlocks, tokenInteger, tokenIs } from '../resp/frameView.js';
 import { RESP_TYPE, type ArrayCapture, type RespScanner } from '../resp/scanner.js';
@@ -191,15 +192,17 @@ export class ReplyMatcher implements ArrayCapture {
   }
 
   /** Queues a command the ambassador answers itself, in its turn. */
-  pushLocal(cmd: number, now: number, reply: Buffer): void {
-    this.queue.pushLocal(cmd, now, reply);
+  pushLocal(cmd: number, now: number, reply: Buffer, counted = false): void {
+    this.queue.pushLocal(cmd, now, reply, counted);
   }
 
   /** The reply of the oldest entry if it is a local answer (removing it), else null. */
   takeLocalHead(): Buffer | null {
-    if (!this.queue.headLocal) return null;
-    const reply = this.queue.headExtra![0]!;
-    this.queue.shift();
+    const q = this.queue;
+    if (!q.headLocal) return null;
+    const reply = q.headExtra![0]!;
+    if (q.headArg === 1 && this.stats !== null) this.stats.durations.observe(q.headCmd, performance.now() - q.headStart);
+    q.shift();
     return reply;
   }
 
@@ -341,8 +344,8 @@ export class ReplyMatcher implements ArrayCapture {
 
   /** The pending kind of a command: its role, except that XREAD and XREADGROUP block only with BLOCK. */
   private kindOf(role: number, s: RespScanner): number {
-    if (role === ROLE.XREAD) return readBlocks(s, 1) ? ROLE.BLOCKING : ROLE.PLAIN;
-    if (role === ROLE.XREADGROUP) return readBlocks(s, 4) ? ROLE.BLOCKING : ROLE.PLAIN;
+    if (role === ROLE.XREAD) return readBlocks(s, 1) === true ? ROLE.BLOCKING : ROLE.PLAIN;
+    if (role === ROLE.XREADGROUP) return readBlocks(s, 4) === true ? ROLE.BLOCKING : ROLE.PLAIN;
     return role;
   }
 }

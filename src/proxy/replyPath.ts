@@ -31,7 +31,8 @@ export interface ReplyEvents {
 }
 
 export class ReplyPath {
-  private scanner: RespScanner;
+  /** Made at the first upstream byte: in shared mode a client that is never pinned never needs one. */
+  private readScanner: RespScanner | null = null;
   /** Timestamp shared by every frame of the chunk being scanned (one clock read per chunk). */
   private now = 0;
   // Frame by frame: the chunk; where the bytes not yet written begin, and where its last complete
@@ -47,6 +48,8 @@ export class ReplyPath {
   private replicationDue = false;
   private syncAt = -1;
   private stopped = false;
+  /** Shared mode: the client's socket is corked until the end of this turn of the event loop. */
+  private corked = false;
 
   constructor(
     private readonly client: net.Socket,
@@ -55,13 +58,15 @@ export class ReplyPath {
     private readonly state: ConnectionState,
     private readonly links: LinkHolder,
     private readonly events: ReplyEvents,
-  ) {
-    this.scanner = this.newScanner();
+  ) {}
+
+  private get scanner(): RespScanner {
+    return (this.readScanner ??= this.newScanner());
   }
 
   /** True when a reply is partly passed to the client: the stream cannot be resumed elsewhere. */
   get replyCut(): boolean {
-    return !this.scanner.atBoundary && (!this.byFrame || this.passing);
+    return this.readScanner !== null && !this.readScanner.atBoundary && (!this.byFrame || this.passing);
   }
 
   onUpstreamData(chunk: Buffer): void {
@@ -101,8 +106,20 @@ export class ReplyPath {
 
   /** Shared mode: bytes of the reply to the client's oldest command in flight, passed on as they arrive. */
   onSharedBytes(bytes: Buffer): void {
+    if (!this.corked) {
+      // A reply at a time would be a write (a syscall) per command: what the shared connection
+      // hands this client in one turn goes out in one write.
+      this.corked = true;
+      this.client.cork();
+      process.nextTick(this.uncork);
+    }
     this.toClient(bytes);
   }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.client.uncork();
+  };
 
   /** Shared mode: that reply ended; `frame` is the shared connection's scanner, describing it. */
   onSharedFrameEnd(frame: RespScanner, now: number): void {
@@ -112,14 +129,14 @@ export class ReplyPath {
   }
 
   /** A command the ambassador answers itself (the gate refused it), in its turn among the replies. */
-  answerLocally(cmd: number, now: number, reply: Buffer): void {
-    this.matcher.pushLocal(cmd, now, reply);
+  answerLocally(cmd: number, now: number, reply: Buffer, counted = false): void {
+    this.matcher.pushLocal(cmd, now, reply, counted);
     this.emitLocal();
   }
 
   /** A SYNC/PSYNC was sent with nothing before it: the next reply byte decides. */
   expectReplicationReply(): void {
-    if (this.scanner.atBoundary) this.replicationDue = true;
+    if (this.readScanner === null || this.readScanner.atBoundary) this.replicationDue = true;
   }
 
   /** Nothing more is read (the session is ending). */
@@ -130,7 +147,7 @@ export class ReplyPath {
 
   /** The upstream connection is gone: the next one starts at a frame boundary. */
   connectionLost(): void {
-    this.scanner = this.newScanner();
+    this.readScanner = null;
     this.held = null;
     this.passing = false;
     this.replicationDue = false;
@@ -173,7 +190,7 @@ export class ReplyPath {
     this.syncAt = -1;
     if (!this.byFrame) this.toClient(chunk.subarray(0, at));
     else this.flush(chunk, at);
-    this.scanner = this.newScanner();
+    this.readScanner = null;
     this.replicationDue = true;
     if (at < chunk.length) this.onUpstreamData(chunk.subarray(at));
     else this.events.afterReplies();

@@ -35,8 +35,8 @@ export class RequestGate {
 
   constructor(
     private readonly policy: CommandPolicy | null,
-    /** The password clients must give, or null. */
-    private readonly requirepass: Buffer | null,
+    /** The password clients must give, or null; a function where it can be reloaded (asked at every AUTH). */
+    private readonly requirepass: Buffer | null | (() => Buffer | null),
   ) {
     this.authenticated = requirepass === null;
   }
@@ -123,7 +123,8 @@ export class RequestGate {
   }
 
   private check(user: Buffer | null, pass: Buffer): boolean {
-    const ok = (user === null || user.toString() === 'default') && sameSecret(pass, this.requirepass!);
+    const expected = typeof this.requirepass === 'function' ? this.requirepass() : this.requirepass;
+    const ok = expected !== null && (user === null || user.toString() === 'default') && sameSecret(pass, expected);
     if (ok) this.authenticated = true;
     return ok;
   }

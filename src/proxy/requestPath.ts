@@ -250,8 +250,10 @@ export class RequestPath {
   private shareable(s: RespScanner, id: number, args: Buffer[] | null): boolean {
     if (TRAITS.role[id] === ROLE.QUIT) {
       if (this.runtime.perCommand) this.runtime.stats.commands[id]!++;
-      this.replies.answerLocally(id, this.now, OK);
+      this.replies.answerLocally(id, this.now, OK, true);
       this.events.onQuit();
+      // Redis reads nothing after QUIT; neither is anything after it sent here.
+      this.scanner.stop();
       return false;
     }
     this.pinFor(s, id, args, true);

@@ -21,6 +21,7 @@ import type { ReplayCommand } from '../upstream/replayCommand.js';
 import { ReplyMatcher } from './replyMatcher.js';
 import { ReplyPath, type ReplyEvents } from './replyPath.js';
 import type { RequestGate } from './requestGate.js';
+import type { SessionAuth } from '../secrets/sessionAuth.js';
 import { RequestPath, type RequestEvents } from './requestPath.js';
 import { TRAITS, type PinReason } from '../resp/commandTraits.js';
 import type { RespScanner } from '../resp/scanner.js';
@@ -28,6 +29,7 @@ import type { UpstreamUnreachable } from '../upstream/connector.js';
 import { DedicatedLink } from '../upstream/dedicatedLink.js';
 import type { UpstreamDialer } from '../upstream/dialer.js';
 import { SharedLink } from '../upstream/sharedLink.js';
+import type { SharedPool } from '../upstream/sharedPool.js';
 import type { LinkEvents, UpstreamLink } from '../upstream/upstreamLink.js';
 
 export const UPSTREAM_LOST_ERROR = '-ERR upstream connection lost; command may or may not have run\r\n';
@@ -58,6 +60,7 @@ export type CloseReason =
   | 'upstream lost'
   | 'closed by the server'
   | 'replay refused'
+  | 'identity no longer mapped'
   | 'upstream protocol error'
   | 'client output limit'
   | 'shutdown'
@@ -89,6 +92,8 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHold
     private readonly dialer: UpstreamDialer,
     gate: RequestGate | null,
     private readonly onClosed: (s: Session) => void,
+    /** Who its upstream connections AUTH as (the listener's credentials, or its certificate's ACL user). */
+    private readonly auth: SessionAuth | null = runtime.upstreamAuth,
   ) {
     this.matcher = new ReplyMatcher(
       runtime.perCommand ? runtime.stats : null,
@@ -96,9 +101,20 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHold
       (code) => dialer.suspect(`a client got -${code}`),
       (refusal) => this.onRestoreAnswered(refusal),
     );
-    this.current = runtime.sharedPool !== null ? new SharedLink(runtime.sharedPool, this) : this.dedicatedLink();
+    this.current = this.firstLink(runtime.sharedPool);
     this.replies = new ReplyPath(client, runtime, this.matcher, this.state, this, this);
     this.requests = new RequestPath(runtime, gate, this.matcher, this.state, this, this.replies, this);
+  }
+
+  /**
+   * A client whose certificate maps it to an ACL user of its own never shares a connection
+   * authenticated as someone else: it is pinned from its first byte.
+   */
+  private firstLink(pool: SharedPool | null): UpstreamLink {
+    if (pool === null) return this.dedicatedLink();
+    if (this.auth?.identity == null) return new SharedLink(pool, this);
+    this.runtime.stats.pinned('identity');
+    return this.dedicatedLink();
   }
 
   get link(): UpstreamLink {
@@ -186,7 +202,8 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHold
     this.current = this.dedicatedLink();
     // Whatever held the shared connection back is no concern of the new one.
     this.pause(PAUSE_LINK_BLOCKED, false);
-    if (shared.commandsInFlight === 0) {
+    // Frames still queued count as much as those written: closing the link would drop them.
+    if (shared.settled) {
       shared.close();
       this.current.start();
       return;
@@ -196,7 +213,7 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHold
       ...this.leavingEvents(),
       onSharedReplyEnd: (frame, now) => {
         this.replies.onSharedFrameEnd(frame, now);
-        if (this.leaving === shared && shared.commandsInFlight === 0) this.left();
+        if (this.leaving === shared && shared.settled) this.left();
       },
       onUpstreamGone: (_how, detail) => this.leftByLoss(detail),
     });
@@ -216,9 +233,14 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHold
   onUpstreamConnected(reconnect: boolean): readonly ReplayCommand[] {
     const now = performance.now();
     this.matcher.restamp(now);
-    const auth = this.runtime.upstreamAuth;
+    const auth = this.auth?.decide() ?? null;
+    if (auth?.kind === 'refused') {
+      this.refuseIdentity(auth.reason);
+      return [];
+    }
+    const own = auth?.bytes ?? null;
     const restore: ReplayCommand[] = [
-      ...(auth !== null ? [{ bytes: auth, cmd: AUTH, replies: 1, fromAmbassador: true }] : []),
+      ...(own !== null ? [{ bytes: own, cmd: AUTH, replies: 1, fromAmbassador: true, settings: auth!.settings }] : []),
       ...(reconnect ? this.state.replay() : []),
     ];
     this.restoreList = restore;
@@ -433,7 +455,7 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHold
     let line: string;
     if (command.fromAmbassador) {
       this.runtime.log.error("the upstream refused the ambassador's own AUTH; closing the client", fields);
-      line = `-ERR the upstream refused the ambassador's own AUTH (${error}): check AMBASSADOR_UPSTREAM_USERNAME and AMBASSADOR_UPSTREAM_PASSWORD; closing\r\n`;
+      line = `-ERR the upstream refused the ambassador's own AUTH (${error}): check ${command.settings ?? 'AMBASSADOR_UPSTREAM_USERNAME and AMBASSADOR_UPSTREAM_PASSWORD'}; closing\r\n`;
     } else {
       this.runtime.log.warn('connection state could not be restored after a reconnect; closing the client', fields);
       line = `-ERR the upstream refused the replayed ${name} (${error}) after a reconnect: this connection's state cannot be restored; closing\r\n`;
@@ -443,6 +465,27 @@ export class Session implements LinkEvents, ReplyEvents, RequestEvents, LinkHold
     if (answers.length === 0) answers.push(Buffer.from(line));
     this.matcher.abandonPending();
     this.close('replay refused', answers);
+  }
+
+  /**
+   * At a new upstream connection, the client's certificate no longer maps to the ACL user it was
+   * accepted as (AMBASSADOR_TLS_CLIENT_USERS_FILE changed). Going on as another user, or as the
+   * default one, would change who it is behind its back: it is closed, each command it is owed
+   * answered, and may connect again to be mapped anew.
+   */
+  private refuseIdentity(reason: string): void {
+    this.runtime.stats.replayFailed();
+    this.runtime.log.warn("the client's certificate identity no longer maps to its ACL user; closing the client", {
+      listener: this.runtime.name,
+      client: this.peer(),
+      reason,
+    });
+    const line = Buffer.from("-ERR this connection's client certificate no longer maps to the ACL user it was accepted as; reconnect; closing\r\n");
+    const answers: Buffer[] = [];
+    this.matcher.forEachPending((reply) => answers.push(reply ?? line));
+    if (answers.length === 0) answers.push(line);
+    this.matcher.abandonPending();
+    this.close('identity no longer mapped', answers);
   }
 
   /**

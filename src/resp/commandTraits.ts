@@ -52,7 +52,8 @@ export type Category = 'ordinary' | 'blocking' | 'pubsub' | 'transaction' | 'rep
 
 /**
  * Why a command needs a connection of the client's own (AMBASSADOR_UPSTREAM_MODE=shared): it
- * makes or reads connection state, or holds the connection. A bounded set: it is a metric label.
+ * makes or reads connection state, or holds the connection; or (identity) its client certificate maps
+ * it to an ACL user of its own. A bounded set: it is a metric label.
  */
 export const PIN_REASONS = [
   'select',
@@ -67,8 +68,10 @@ export const PIN_REASONS = [
   'readonly',
   'reset',
   'asking',
+  'script-debug',
   'large',
   'unknown',
+  'identity',
 ] as const;
 export type PinReason = (typeof PIN_REASONS)[number];
 
@@ -133,6 +136,8 @@ const ROLES: Readonly<Record<string, Special>> = {
   'cluster|slaves': { role: ROLE.PLAIN, category: 'ordinary', naming: 'node-lines' },
   role: { role: ROLE.PLAIN, category: 'ordinary', naming: 'role' },
   info: { role: ROLE.PLAIN, category: 'ordinary', naming: 'info' },
+  // SCRIPT DEBUG YES|SYNC puts the connection's next EVALs in the Lua debugger.
+  'script|debug': { role: ROLE.PLAIN, category: 'connection', pin: 'script-debug' },
 };
 
 export class CommandTraits {

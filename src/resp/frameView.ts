@@ -54,13 +54,14 @@ export function errorWord(s: RespScanner): string {
 /**
  * Whether an XREAD (options from token 1) or XREADGROUP (from token 4, after GROUP g c) has a
  * BLOCK option, found by walking the options (each but NOACK takes a value) up to STREAMS, so a
- * group or consumer named "block" is not mistaken for it.
+ * group or consumer named "block" is not mistaken for it; null when the options run past the
+ * tokens captured (it may have one).
  */
-export function readBlocks(s: RespScanner, firstOption: number): boolean {
+export function readBlocks(s: RespScanner, firstOption: number): boolean | null {
   for (let k = firstOption; k < s.tokenCount; ) {
     if (tokenIs(s, k, 'block')) return true;
     if (tokenIs(s, k, 'streams')) return false;
     k += tokenIs(s, k, 'noack') ? 1 : 2;
   }
-  return false;
+  return s.tokenCount < s.frameCount ? null : false;
 }

@@ -30,8 +30,8 @@ export interface ClusterNode {
 
 export interface TopologySettings {
   readonly tls: TlsSettings | null;
-  /** The ambassador's own AUTH, or null. */
-  readonly preamble: Buffer | null;
+  /** The ambassador's own AUTH as it is now (asked at every query), or null. */
+  readonly preamble: () => Buffer | null;
   readonly timeoutMs: number;
   readonly refreshMs: number;
 }
@@ -108,7 +108,8 @@ export class ClusterTopology {
     }
     const at = tries[k]!;
     const addr: UpstreamAddress = { host: at.host, port: at.port, tls: false, url: formatUpstream(at.host, at.port) };
-    const commands = this.settings.preamble === null ? [SHARDS] : [this.settings.preamble, SHARDS];
+    const preamble = this.settings.preamble();
+    const commands = preamble === null ? [SHARDS] : [preamble, SHARDS];
     queryUpstream(addr, this.settings.tls, commands, this.settings.timeoutMs, (err, replies) => {
       const reply = replies[replies.length - 1];
       if (err !== null || reply === undefined) return this.tryAt(tries, k + 1, reason);

@@ -166,6 +166,9 @@ export class DedicatedLink implements UpstreamLink {
     // nothing of the client's may run before that state is back (a refused AUTH would otherwise
     // leave its commands running as the default user).
     const restore = this.events.onUpstreamConnected(reconnect);
+    // The session may have closed its client instead (its certificate identity no longer maps
+    // to the user it was accepted as): nothing may be written on this connection then.
+    if ((this.state as LinkState) === 'closed') return;
     for (const c of restore) up.write(c.bytes);
     this.state = 'restoring';
     if (!restore.some((c) => !c.expectError)) this.goLive();

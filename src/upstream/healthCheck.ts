@@ -31,8 +31,11 @@ export interface HealthOptions {
   /** Consecutive failed checks before the upstream counts as down. */
   readonly failuresBeforeDown: number;
   readonly probe: 'ping' | 'role';
-  /** The ambassador's own AUTH, written once per probe connection before the first probe. */
-  readonly preamble: Buffer | null;
+  /**
+   * The ambassador's own AUTH, written once per probe connection before the first probe; a
+   * function where the password can be reloaded (asked for every new connection).
+   */
+  readonly preamble: Buffer | null | (() => Buffer | null);
   readonly tls: TlsSettings | null;
 }
 
@@ -121,7 +124,8 @@ export class HealthCheck {
     };
     const timer = setTimeout(() => finish(false, `no answer within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
     if (before.runId !== null) {
-      const commands = this.opts.preamble === null ? [INFO] : [this.opts.preamble, INFO];
+      const preamble = this.preamble();
+      const commands = preamble === null ? [INFO] : [preamble, INFO];
       queryUpstream(this.upstream, this.opts.tls, commands, this.opts.timeoutMs, (err, replies) => {
         if (err !== null) return finish(false, `the upstream does not answer (${err.message})`);
         const info = parseInfo(replies[replies.length - 1]!.bytes);
@@ -155,8 +159,9 @@ export class HealthCheck {
       this.ready = true;
       this.connections++;
       this.known = { runId: null, role: null, connection: this.connections };
-      if (this.opts.preamble !== null) {
-        this.send(this.opts.preamble, {
+      const preamble = this.preamble();
+      if (preamble !== null) {
+        this.send(preamble, {
           reply: (sc) => {
             if (sc.frameType === RESP_TYPE.ERROR) this.failed(`the upstream refused the ambassador's AUTH (${errorWord(sc)})`);
           },
@@ -183,6 +188,11 @@ export class HealthCheck {
       this.dropConnection();
       if (this.waiting) this.failed('connection closed');
     });
+  }
+
+  private preamble(): Buffer | null {
+    const p = this.opts.preamble;
+    return typeof p === 'function' ? p() : p;
   }
 
   private send(bytes: Buffer, due: Due): void {

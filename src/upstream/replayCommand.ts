@@ -9,4 +9,6 @@ export interface ReplayCommand {
   readonly expectError?: boolean;
   /** The ambassador's own command (its upstream AUTH), not one replayed for the client. */
   readonly fromAmbassador?: boolean;
+  /** For the ambassador's AUTH: the settings its credentials come from, named when it is refused. */
+  readonly settings?: string;
 }

@@ -25,13 +25,14 @@ const RETRY_PAUSE_MS = 1000;
 /** A session's place on a shared connection (SharedLink). */
 export interface SharedOwner {
   readonly closed: boolean;
-  /** The next frame to write, removed from the owner's queue; undefined when none is left. */
+  /** The next frame to write (one or more whole commands), removed from the owner's queue; undefined when none is left. */
   takeFrame(): Buffer | undefined;
   /** Whether frames still wait to be written. */
   readonly hasFrames: boolean;
   /** Set while the owner is in the connection's ready list. */
   queued: boolean;
-  onWritten(): void;
+  /** The frame it took was written: how many commands it holds (a reply is owed for each). */
+  onWritten(): number;
   onReplyBytes(bytes: Buffer): void;
   onReplyEnd(frame: RespScanner, now: number): void;
   /** Commands written on the connection will not be answered: it is gone. */
@@ -43,8 +44,8 @@ export interface SharedOwner {
 
 export interface SharedConnectionSettings {
   readonly limits: Limits;
-  /** The ambassador's own AUTH, answered before any client frame is written; or null. */
-  readonly preamble: Buffer | null;
+  /** The ambassador's own AUTH, answered before any client frame is written; or null. Asked at every connect, so a rotated password is used at once. */
+  readonly preamble: () => Buffer | null;
   /** How long frames wait for a connection before their commands get an error. */
   readonly unavailableWaitMs: number;
 }
@@ -151,9 +152,10 @@ export class SharedConnection {
     up.on('end', () => this.lose('closed by upstream'));
     up.on('error', (err) => this.lose((err as NodeJS.ErrnoException).code ?? err.message));
     up.on('close', () => this.lose('closed by upstream'));
-    if (this.settings.preamble === null) return this.goLive();
+    const preamble = this.settings.preamble();
+    if (preamble === null) return this.goLive();
     this.state = 'authenticating';
-    up.write(this.settings.preamble);
+    up.write(preamble);
   }
 
   private goLive(): void {
@@ -201,8 +203,7 @@ export class SharedConnection {
         const frame = o.closed ? undefined : o.takeFrame();
         if (frame !== undefined) {
           open = s.write(frame) && open;
-          this.owners.push(o);
-          o.onWritten();
+          for (let n = o.onWritten(); n > 0; n--) this.owners.push(o);
           budget -= frame.length;
         }
         if (!o.closed && o.hasFrames) this.ready.push(o);
@@ -249,6 +250,8 @@ export class SharedConnection {
   private lose(detail: string): void {
     if (this.socket === null || this.state === 'closed') return;
     const wasLive = this.state === 'live';
+    // Not live from here on: the gauge and the owners told below must see it down.
+    this.state = 'connecting';
     this.detach();
     this.log.warn('shared upstream connection lost', { listener: this.listener, upstream: this.addr?.url, in_flight: this.owners.length, error: detail });
     for (const o of this.owners.drain()) if (!o.closed) o.onConnectionLost(detail);

@@ -10,11 +10,21 @@ import type { SharedConnection, SharedOwner } from './sharedConnection.js';
 import type { SharedPool } from './sharedPool.js';
 import type { LinkEvents, UpstreamLink } from './upstreamLink.js';
 
+/**
+ * Whole frames that follow each other in one client chunk are queued as one, up to this size: a
+ * pipelining client's commands go in one write, and a round still takes no more than this from it.
+ */
+const MERGE_LIMIT = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
+
 export class SharedLink implements UpstreamLink, SharedOwner {
   readonly wholeFrames = true;
   readonly restoring = false;
   queued = false;
+  // A queue with a moving head (shift() copies a long array): frames, and the commands in each.
   private frames: Buffer[] = [];
+  private commands: number[] = [];
+  private head = 0;
   private inFlight = 0;
   private conn: SharedConnection | null = null;
   private isClosed = false;
@@ -43,12 +53,12 @@ export class SharedLink implements UpstreamLink, SharedOwner {
   }
 
   get hasFrames(): boolean {
-    return this.frames.length > 0;
+    return this.head < this.frames.length;
   }
 
-  /** Commands written and not answered yet. */
-  get commandsInFlight(): number {
-    return this.inFlight;
+  /** Nothing of the session's is waiting to be written or waiting for its reply. */
+  get settled(): boolean {
+    return this.inFlight === 0 && !this.hasFrames;
   }
 
   start(): void {
@@ -59,8 +69,16 @@ export class SharedLink implements UpstreamLink, SharedOwner {
   send(frame: Buffer): void {
     if (frame.length === 0 || this.isClosed) return;
     // Idle on a connection that is down: another may be up.
-    if (this.inFlight === 0 && this.frames.length === 0 && !this.conn!.live) this.move();
-    this.frames.push(frame);
+    if (this.inFlight === 0 && !this.hasFrames && !this.conn!.live) this.move();
+    const last = this.frames.length - 1;
+    const prev = last >= this.head ? this.frames[last]! : null;
+    if (prev !== null && prev.buffer === frame.buffer && prev.byteOffset + prev.length === frame.byteOffset && prev.length + frame.length <= MERGE_LIMIT) {
+      this.frames[last] = Buffer.from(prev.buffer, prev.byteOffset, prev.length + frame.length);
+      this.commands[last]!++;
+    } else {
+      this.frames.push(frame);
+      this.commands.push(1);
+    }
     this.conn!.enqueue(this);
   }
 
@@ -73,11 +91,23 @@ export class SharedLink implements UpstreamLink, SharedOwner {
   }
 
   takeFrame(): Buffer | undefined {
-    return this.frames.shift();
+    if (!this.hasFrames) return undefined;
+    const frame = this.frames[this.head]!;
+    this.frames[this.head] = EMPTY;
+    this.head++;
+    return frame;
   }
 
-  onWritten(): void {
-    this.inFlight++;
+  onWritten(): number {
+    const n = this.commands[this.head - 1]!;
+    this.inFlight += n;
+    if (this.head === this.frames.length) this.clearFrames();
+    else if (this.head >= 1024 && this.head * 2 >= this.frames.length) {
+      this.frames = this.frames.slice(this.head);
+      this.commands = this.commands.slice(this.head);
+      this.head = 0;
+    }
+    return n;
   }
 
   onReplyBytes(bytes: Buffer): void {
@@ -93,13 +123,13 @@ export class SharedLink implements UpstreamLink, SharedOwner {
 
   onConnectionLost(detail: string): void {
     this.inFlight = 0;
-    this.frames = [];
+    this.clearFrames();
     this.events.onUpstreamGone('lost', detail);
     this.partReply = false;
   }
 
   onUnreachable(err: UpstreamUnreachable): void {
-    this.frames = [];
+    this.clearFrames();
     this.events.onUpstreamUnreachable(err, false);
   }
 
@@ -130,13 +160,19 @@ export class SharedLink implements UpstreamLink, SharedOwner {
   retarget(): void {}
 
   discardHeld(): void {
-    this.frames = [];
+    this.clearFrames();
   }
 
   close(): void {
     this.isClosed = true;
-    this.frames = [];
+    this.clearFrames();
     this.conn?.leave(this);
+  }
+
+  private clearFrames(): void {
+    this.frames = [];
+    this.commands = [];
+    this.head = 0;
   }
 
   private move(): void {

@@ -4,7 +4,7 @@
  * to know where to connect; the primary of AMBASSADOR_WORKERS runs them only to answer /readyz.
  */
 import type { ListenerSpec } from '../config/listenerSpec.js';
-import type { AmbassadorConfig } from '../config/settings.js';
+import type { AmbassadorConfig, TlsSettings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
 import { CandidateSelector } from './candidateSelector.js';
@@ -30,19 +30,21 @@ export class UpstreamProbes implements Readiness {
 
   constructor(
     config: AmbassadorConfig,
-    /** The ambassador's own AUTH for probe connections, or null. */
-    preamble: Buffer | null,
+    /** The ambassador's own AUTH for probe connections, or null (a function: the one in force, asked per connection). */
+    preamble: HealthOptions['preamble'],
     statsOf: (listener: string) => ListenerStats,
     log: Logger,
     /** The master of `listener` changed. */
     onChange: (listener: string, reason: string) => void,
+    /** The upstream TLS material (where it is reloaded, a view of the material in force). */
+    tls: TlsSettings = config.tls,
   ) {
     const health: Omit<HealthOptions, 'probe'> = {
       intervalMs: config.healthIntervalMs,
       timeoutMs: config.healthTimeoutMs,
       failuresBeforeDown: config.healthFailures,
       preamble,
-      tls: config.tls,
+      tls,
     };
     for (const spec of config.listeners) {
       if (spec.target.kind === 'cluster') continue; // its group probes each node itself

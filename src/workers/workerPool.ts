@@ -14,11 +14,13 @@ import { ListenerStats } from '../metrics/listenerStats.js';
 import { aggregatedMetrics } from '../metrics/workerMetrics.js';
 import { TRAITS } from '../resp/commandTraits.js';
 import type { Runtime } from '../runtime.js';
-import { upstreamAuth } from '../upstream/upstreamAuth.js';
+import { ReloadStats } from '../metrics/reloadStats.js';
+import { Secrets } from '../secrets/secrets.js';
 import { UpstreamProbes } from '../upstream/upstreamProbes.js';
 
 export class WorkerPool implements Runtime {
   private readonly probes: UpstreamProbes;
+  private readonly secrets: Secrets;
   private admin: AdminServer | null = null;
   private stopping = false;
 
@@ -28,10 +30,16 @@ export class WorkerPool implements Runtime {
   ) {
     // Its own probes only feed /readyz; the counters they keep are the workers' to publish.
     const primary = log.child({ role: 'primary' });
-    this.probes = new UpstreamProbes(config, upstreamAuth(config), (name) => new ListenerStats(name, TRAITS.size), primary, () => {});
+    const statsOf = (name: string): ListenerStats => new ListenerStats(name, TRAITS.size);
+    // Its own secrets too: its probes authenticate upstream (and reach TLS upstreams) with them.
+    this.secrets = new Secrets(config, primary, new ReloadStats(), statsOf);
+    const store = this.secrets.store;
+    this.probes = new UpstreamProbes(config, () => store.upstreamPreamble(), statsOf, primary, () => {}, store.upstreamTls);
   }
 
   async start(): Promise<void> {
+    // Structured clone keeps +Inf (a listener without a certificate) that JSON would turn into null.
+    cluster.setupPrimary({ serialization: 'advanced' });
     for (let i = 1; i <= this.config.workers; i++) this.fork(i);
     cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
       if (this.stopping) return;
@@ -39,6 +47,7 @@ export class WorkerPool implements Runtime {
       this.log.error('worker exited; starting another', { worker: id, code, signal });
       this.fork(id);
     });
+    this.secrets.start();
     this.probes.start();
     if (this.config.admin) {
       this.admin = new AdminServer(aggregatedMetrics(), this.probes, this.log);
@@ -47,9 +56,16 @@ export class WorkerPool implements Runtime {
     }
   }
 
+  /** SIGHUP: each worker re-reads the secret files itself; the primary does too, for its probes. */
+  reload(trigger: string): void {
+    this.secrets.reload(trigger);
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+  }
+
   /** Passes the stop on to every worker and resolves when all have exited (or the timeout passed). */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.secrets.stop();
     this.probes.stop();
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     const exited = workers.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));

@@ -19,7 +19,10 @@
 #   5. runs the seed's three `docker run` lines with real --link, two ambassadors chained,
 #      drives start.sh (args form and stdin form), checks both /metrics, /healthz, /readyz,
 #      JSON logs, the HEALTHCHECK, exit code 2 on bad config, a port below 1024 as non-root,
-#      `docker stop` (exit 0 within a second);
+#      `docker stop` (exit 0 within a second); then the same topology secured: the remote side
+#      dials the server side over mutual TLS (certificates made with openssl), start.sh unchanged,
+#      peers without a client certificate refused and counted, the server certificate rotated
+#      with `docker kill -s HUP` and no restart;
 #   6. validates docker/compose.yaml with Debian's docker-compose and brings its core services up
 #      (redis, both ambassadors, the load generator) to see live counts through the chain;
 #   7. cleans up (trap): containers, networks, dockerd, containerd, mounts, the bridge, temp dirs,
@@ -184,6 +187,7 @@ command -v debootstrap > /dev/null || need+=(debootstrap)
 command -v docker-compose > /dev/null || need+=(docker-compose)
 command -v iptables-save > /dev/null || need+=(iptables)
 command -v curl > /dev/null || need+=(curl)
+command -v openssl > /dev/null || need+=(openssl)
 command -v ip > /dev/null || need+=(iproute2)
 command -v pgrep > /dev/null || need+=(procps)
 command -v node > /dev/null || fatal "node is not on PATH (it is copied into the node:20-bookworm-slim stand-in)"
@@ -511,6 +515,98 @@ check "... while /healthz stays 200" \
   bash -c '[ "$(curl -sS --noproxy "*" --max-time 5 -o /dev/null -w "%{http_code}" "$1")" = 200 ]' _ "http://$SERVER_IP:9736/healthz"
 stop_check redis_ambassador_server "the server ambassador (upstream gone, no client)"
 dk rm -f redis redis_ambassador redis_ambassador_server > /dev/null 2>&1
+
+# ================================================================= 5b. the seed topology, secured
+step "seed topology over mutual TLS: the remote side dials the server side with its client certificate"
+# certificates made here with openssl, as the README shows; the image runs as uid 1000, which must read the keys
+TLS_DIR="$WORK/tls"
+mkdir -p "$TLS_DIR/ca" "$TLS_DIR/server" "$TLS_DIR/remote"
+ossl() { openssl "$@" > "$WORK/openssl.log" 2>&1 || { show_tail "$WORK/openssl.log"; fatal "openssl $1"; }; }
+EC=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+ossl req -x509 "${EC[@]}" -days 2 -keyout "$TLS_DIR/ca/ca.key" -out "$TLS_DIR/ca/ca.crt" -subj '/CN=image-test CA' \
+  -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign'
+# issue NAME DIR SERIAL EXTENSIONS: a key and a certificate signed by the CA
+issue() {
+  ossl req "${EC[@]}" -keyout "$2/$1.key" -out "$WORK/$1.csr" -subj "/CN=$1"
+  printf '%b' "$4" > "$WORK/$1.ext"
+  ossl x509 -req -in "$WORK/$1.csr" -CA "$TLS_DIR/ca/ca.crt" -CAkey "$TLS_DIR/ca/ca.key" -set_serial "$3" -days 2 -out "$2/$1.crt" -extfile "$WORK/$1.ext"
+}
+issue redis-ambassador-server "$TLS_DIR/server" 101 'subjectAltName=DNS:redis-ambassador-server\nextendedKeyUsage=serverAuth\n'
+issue redis-ambassador-remote "$TLS_DIR/remote" 102 'extendedKeyUsage=clientAuth\n'
+cp "$TLS_DIR/ca/ca.crt" "$TLS_DIR/server/ca.crt"
+cp "$TLS_DIR/ca/ca.crt" "$TLS_DIR/remote/ca.crt"
+chown 1000:1000 "$TLS_DIR"/server/* "$TLS_DIR"/remote/*
+chmod 0600 "$TLS_DIR"/server/*.key "$TLS_DIR"/remote/*.key
+pass "CA, server and client certificates made with openssl"
+
+dk run -d --name redis_s redis:7-bookworm > /dev/null 2> "$WORK/run.err" || { cat "$WORK/run.err"; fatal "docker run redis_s"; }
+# server side: the seed's line plus the certificate volume and the TLS variables (debug: it logs the peer's identity)
+dk run -d --link redis_s:redis --name redis_ambassador_tls_server -v "$TLS_DIR/server:/tls:ro" \
+  -e AMBASSADOR_TLS_LISTEN_CERT_FILE=/tls/redis-ambassador-server.crt -e AMBASSADOR_TLS_LISTEN_KEY_FILE=/tls/redis-ambassador-server.key \
+  -e AMBASSADOR_TLS_LISTEN_CA_FILE=/tls/ca.crt -e AMBASSADOR_LOG_LEVEL=debug "$IMG" > /dev/null 2> "$WORK/run.err" ||
+  { cat "$WORK/run.err"; fatal "docker run (server side, TLS)"; }
+S_IP=$(cip redis_ambassador_tls_server)
+check "server-side ambassador with a TLS listener serves /healthz" wait_http "http://$S_IP:9736/healthz"
+# remote side: the seed's line with tls:// and its client certificate (the server is dialed by address, verified by name)
+remote_tls() {
+  dk run -d --name "$1" --expose 6379 -v "$TLS_DIR/remote:/tls:ro" -e REDIS_PORT_6379_TCP="tls://$S_IP:6379" \
+    -e AMBASSADOR_TLS_SERVERNAME=redis-ambassador-server -e AMBASSADOR_TLS_CA_FILE=/tls/ca.crt "${@:2}" "$IMG" > /dev/null 2> "$WORK/run.err" ||
+    { cat "$WORK/run.err"; fatal "docker run $1"; }
+}
+remote_tls redis_ambassador_tls -e AMBASSADOR_TLS_CERT_FILE=/tls/redis-ambassador-remote.crt -e AMBASSADOR_TLS_KEY_FILE=/tls/redis-ambassador-remote.key
+R_IP=$(cip redis_ambassador_tls)
+check "remote-side ambassador (REDIS_PORT_6379_TCP=tls://$S_IP:6379, client certificate) serves /healthz" wait_http "http://$R_IP:9736/healthz"
+
+# the consumer, unchanged: --link to the remote side, start.sh as it is
+tls_consumer() { dk run -i --rm --link "$1":redis "$CLI_IMG" "${@:2}" 2> "$WORK/consumer.err"; }
+out=$(tls_consumer redis_ambassador_tls -h redis -p 6379 SET tk tv < /dev/null)
+check "start.sh SET through the mTLS link -> OK (got: $out)" [ "$out" = OK ]
+out=$(printf 'GET tk\nPING\n' | tls_consumer redis_ambassador_tls | tr '\n' ' ')
+check "start.sh without arguments, commands on stdin -> tv PONG (got: $out)" [ "$out" = "tv PONG " ]
+out=$(dk exec redis_s redis-cli GET tk 2> /dev/null)
+check "the value landed in the redis behind the server side (GET tk -> $out)" [ "$out" = tv ]
+check "the server side verified the remote side's certificate (debug log: identity CN=redis-ambassador-remote)" \
+  bash -c '"$1" logs redis_ambassador_tls_server 2>&1 | grep "\"tls client verified\"" | grep -q "CN=redis-ambassador-remote"' _ "$D"
+check "remote ambassador /readyz is 200 over the mTLS link" \
+  bash -c '[ "$(curl -sS --noproxy "*" --max-time 5 -o /dev/null -w "%{http_code}" "$1")" = 200 ]' _ "http://$R_IP:9736/readyz"
+
+# peers without a client certificate: refused at the handshake, nothing reaches redis
+# (the engine's own warning about IPv4 forwarding, off here on purpose, is not the reply)
+out=$(dk run --rm -v "$TLS_DIR/remote:/tls:ro" "$CLI_IMG" --tls --cacert /tls/ca.crt --sni redis-ambassador-server -h "$S_IP" -p 6379 SET intruder x 2>&1 < /dev/null | grep -v '^WARNING: IPv4 forwarding')
+check "a container with redis-cli --tls but no client certificate is refused (got: $out)" bash -c '[[ "$1" == *"requires a client certificate"* ]]' _ "$out"
+out=$(dk run --rm "$CLI_IMG" -h "$S_IP" -p 6379 SET intruder x 2>&1 < /dev/null | grep -v '^WARNING: IPv4 forwarding')
+check "a container speaking plain RESP to the TLS port is told and closed (got: $out)" bash -c '[[ "$1" == *"this port speaks TLS"* ]]' _ "$out"
+remote_tls redis_ambassador_nocert
+wait_http "http://$(cip redis_ambassador_nocert):9736/healthz"
+out=$(tls_consumer redis_ambassador_nocert -h redis -p 6379 SET intruder x < /dev/null)
+check "a remote-side ambassador without a client certificate: its consumer gets the refusal, not OK (got: $out)" \
+  bash -c '[[ "$1" == *"requires a client certificate"* && "$1" != OK ]]' _ "$out"
+out=$(dk exec redis_s redis-cli EXISTS intruder 2> /dev/null)
+check "none of the refused peers wrote to redis (EXISTS intruder -> $out)" [ "$out" = 0 ]
+NOCERT=$(http "http://$S_IP:9736/metrics" | awk '/^redis_ambassador_tls_handshake_failures_total\{/ && /reason="no_certificate"/ { s += $NF } END { print s + 0 }')
+PLAIN=$(http "http://$S_IP:9736/metrics" | awk '/^redis_ambassador_tls_handshake_failures_total\{/ && /reason="plaintext"/ { s += $NF } END { print s + 0 }')
+check "server side counted the refusals: no_certificate=$NOCERT (>=2), plaintext=$PLAIN (>=1)" bash -c '[ "$1" -ge 2 ] && [ "$2" -ge 1 ]' _ "$NOCERT" "$PLAIN"
+
+# rotation: a new server certificate written over the old one, then SIGHUP; no restart
+issue redis-ambassador-server-2 "$WORK" 103 'subjectAltName=DNS:redis-ambassador-server\nextendedKeyUsage=serverAuth\n'
+cat "$WORK/redis-ambassador-server-2.crt" > "$TLS_DIR/server/redis-ambassador-server.crt"
+cat "$WORK/redis-ambassador-server-2.key" > "$TLS_DIR/server/redis-ambassador-server.key"
+dk kill -s HUP redis_ambassador_tls_server > /dev/null
+ok=1
+for _ in $(seq 1 20); do
+  dk logs redis_ambassador_tls_server 2>&1 | grep -q '"secrets reloaded".*"trigger":"SIGHUP"' && { ok=0; break; }
+  sleep 0.5
+done
+check "docker kill -s HUP: the server side reloaded its certificate without a restart" [ "$ok" = 0 ]
+serial=$(openssl s_client -connect "$S_IP:6379" -servername redis-ambassador-server -CAfile "$TLS_DIR/ca/ca.crt" \
+  -cert "$TLS_DIR/remote/redis-ambassador-remote.crt" -key "$TLS_DIR/remote/redis-ambassador-remote.key" < /dev/null 2> /dev/null |
+  openssl x509 -noout -serial 2> /dev/null)
+check "new handshakes present the new certificate (serial 103 = 0x67; got: $serial)" [ "$serial" = "serial=67" ]
+out=$(tls_consumer redis_ambassador_tls -h redis -p 6379 GET tk < /dev/null)
+check "the consumer still gets through after the rotation (GET tk -> $out)" [ "$out" = tv ]
+check "the server-side container never restarted ($(dk inspect -f '{{.RestartCount}} restarts, running={{.State.Running}}' redis_ambassador_tls_server))" \
+  bash -c '[ "$("$1" inspect -f "{{.RestartCount}} {{.State.Running}}" redis_ambassador_tls_server)" = "0 true" ]' _ "$D"
+dk rm -f redis_s redis_ambassador_tls_server redis_ambassador_tls redis_ambassador_nocert > /dev/null 2>&1
 
 # ================================================================= 6. compose
 step "docker/compose.yaml"

@@ -1,9 +1,12 @@
 /**
  * Differential transparency: every scripted session in differentialSessions.ts runs once directly
- * against redis-server and once through the ambassador, and each connection must receive the
- * same bytes in both runs, apart from the fields listed in differentialExceptions.ts. Each session
- * runs through the ambassador twice: each send as one write, and each send cut into pieces of
- * 1, 2, 3, 7, 13, … bytes (the ambassador must reassemble; redis-server sees the same commands).
+ * against redis-server and then through the ambassador, and each connection must receive the
+ * same bytes in every run, apart from the fields listed in differentialExceptions.ts. Each session
+ * runs through the ambassador four times: through one in the default mode (a dedicated upstream
+ * connection per client) and through one with AMBASSADOR_UPSTREAM_MODE=shared (clients' commands
+ * pipelined on one shared upstream connection until they pin themselves to one of their own),
+ * each with every send as one write, and with every send cut into pieces of 1, 2, 3, 7, 13, …
+ * bytes (the ambassador must reassemble; redis-server sees the same commands).
  *
  * One redis-server serves both runs, reset between them, rather than two identically started
  * ones: a server seeds its hash function at random when it starts, so two servers answer
@@ -11,8 +14,9 @@
  * while one server fed the same commands twice answers them in the same order. The reset
  * (reset() below) waits for the last run's connections to be gone, puts back every CONFIG
  * parameter and ACL user that differs from the start, and flushes data, scripts, functions, the
- * slow log, the latency monitor and the stats. The ambassador in front stays up for all runs; its
- * health check is slowed to once in ten minutes so that its PINGs never show in a MONITOR.
+ * slow log, the latency monitor and the stats. The two ambassadors in front stay up for all runs
+ * (the shared one's upstream connection with them); their health checks are slowed to once in
+ * ten minutes so that their PINGs never show in a MONITOR.
  *
  * The server is started with what makes its answers a function of the commands alone:
  * `activerehashing no` (otherwise the keyspace's rehashing advances on a timer, and a SCAN
@@ -29,7 +33,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from '../support/ambassadorPresets.js';
+import { ambassadorFor, startStack, type Proxy } from '../support/ambassadorPresets.js';
 import { expectSameBytes } from '../support/byteDiff.js';
 import { Cleanup } from '../support/processes.js';
 import { openClient, type RawClient } from '../support/rawClient.js';
@@ -41,18 +45,22 @@ import { waitUntil } from '../support/wait.js';
 import { normalize } from './differentialExceptions.js';
 import { SESSIONS, type Session } from './differentialSessions.js';
 
+/** AMBASSADOR_UPSTREAM_MODE of the ambassador a run goes through. */
+type Mode = 'dedicated' | 'shared';
+
 const SERVER_ARGS = ['--enable-debug-command', 'yes', '--activerehashing', 'no', '--slowlog-log-slower-than', '-1'];
 const PIECES = [1, 2, 3, 7, 13, 64, 1500, 5, 65536, 11];
 const STEP_TIMEOUT_MS = 8000;
 
 const cleanup = new Cleanup();
 let redis: RedisServer;
-let stack: Stack;
+/** The ambassador in each upstream mode, both in front of `redis`. */
+const through = {} as Record<Mode, Proxy>;
 /** The harness's own connection to redis-server: resets and blocked-client polls, never a session's traffic. */
 let control: RawClient;
 let startConfig: Map<string, string>;
 let startAcl: string[];
-/** Connections the server has between plays: control and the ambassador's health check. */
+/** Connections the server has between plays: control, each ambassador's health check, the shared connection. */
 let idleClients: number;
 
 async function ask(...args: string[]): Promise<unknown> {
@@ -77,14 +85,18 @@ async function configMap(): Promise<Map<string, string>> {
 
 beforeAll(async () => {
   redis = cleanup.track(await startRedis(SERVER_ARGS));
-  stack = await startStack(cleanup, { redis, env: { AMBASSADOR_HEALTH_INTERVAL_MS: '600000' } });
+  const slowHealth = { AMBASSADOR_HEALTH_INTERVAL_MS: '600000' };
+  through.dedicated = await startStack(cleanup, { redis, env: slowHealth });
+  through.shared = await ambassadorFor(cleanup, redis.url, { env: { ...slowHealth, AMBASSADOR_UPSTREAM_MODE: 'shared' } });
   control = await openClient(cleanup, redis.port);
   await settleTables();
   startConfig = await configMap();
   startAcl = (await ask('ACL', 'LIST')) as string[];
-  // The health check connects when the ambassador starts; wait until it has, so the count is stable.
-  await waitUntil(async () => (await infoNumber('clients', 'connected_clients')) === 2, { what: 'the control and health-check connections' });
-  idleClients = 2;
+  // The health checks and the shared connection connect when the ambassadors start; wait until they have, so the count is stable.
+  idleClients = 4;
+  await waitUntil(async () => (await infoNumber('clients', 'connected_clients')) === idleClients, {
+    what: 'the control connection, two health checks and the shared connection',
+  });
 });
 afterAll(() => cleanup.run());
 
@@ -150,7 +162,7 @@ function expectComplete(s: Session, rec: Recording, run: string): void {
   expect([...rec.got.values()].reduce((a, b) => a + b, 0), `${run} run of ${s.name} received no reply at all`).toBeGreaterThan(0);
 }
 
-async function compare(s: Session, pieces: readonly number[] | null): Promise<void> {
+async function compare(s: Session, mode: Mode, pieces: readonly number[] | null): Promise<void> {
   const want = await direct(s);
   const dump = process.env.DIFFERENTIAL_DUMP_DIR;
   if (dump) for (const [conn, b] of want.streams) writeFileSync(path.join(dump, `${s.name.replace(/[^a-z0-9]+/gi, '_').slice(0, 60)}.${conn}`), b);
@@ -161,22 +173,25 @@ async function compare(s: Session, pieces: readonly number[] | null): Promise<vo
   }
   for (const [conn, n] of Object.entries(s.minBytes ?? {})) expect(want.streams.get(conn)!.length, `bytes on ${conn}`).toBeGreaterThanOrEqual(n);
 
-  const got = await record(s, stack.port, pieces);
+  const got = await record(s, through[mode].port, pieces);
   for (const conn of s.conns) {
     const mine = (r: Recording) => r.marked.filter((m) => m.conn === conn);
     const failed = got.failure ? ` (the ambassador run stopped at ${got.failure.message})` : '';
     expectSameBytes(
       normalize(got.streams.get(conn)!, mine(got), { requireMatch: false }),
       normalize(want.streams.get(conn)!, mine(want), { requireMatch: true }),
-      `session ${s.name}, connection ${conn}: streams${failed}`,
+      `session ${s.name}, connection ${conn} (${mode} mode): streams${failed}`,
     );
   }
-  expectComplete(s, got, 'ambassador');
+  expectComplete(s, got, `ambassador (${mode} mode)`);
 }
 
 for (const s of SESSIONS) {
   describe(s.name, () => {
-    it('each send in one write: the same bytes as direct', () => compare(s, null));
-    it(`each send cut into ${PIECES.join(', ')}… byte pieces: the same bytes as direct`, () => compare(s, PIECES));
+    for (const mode of ['dedicated', 'shared'] as const) {
+      const via = mode === 'dedicated' ? '' : ' in shared upstream mode';
+      it(`each send in one write${via}: the same bytes as direct`, () => compare(s, mode, null));
+      it(`each send cut into ${PIECES.join(', ')}… byte pieces${via}: the same bytes as direct`, () => compare(s, mode, PIECES));
+    }
   });
 }

@@ -30,13 +30,17 @@ function reprefixed(kind: string, len: string, content: string, rewrite: (conten
 
 /**
  * The CLIENT INFO fields that vary between two runs, each with the only form its value may take
- * and why it varies (the rest of the line, qbuf included, must match).
+ * and why it varies (the rest of the line must match).
  */
 const CLIENT_INFO_VARYING: Record<string, { form: RegExp; why: string }> = {
   id: { form: /^\d+$/, why: 'connection ids are handed out in connection order' },
   addr: { form: /^127\.0\.0\.1:\d{1,5}$/, why: "the client's port (through the ambassador, its upstream socket's)" },
   age: { form: /^\d+$/, why: 'whole seconds since connect: a second may tick over in one run only' },
   idle: { form: /^\d+$/, why: 'whole seconds since the last command, likewise' },
+  qbuf: {
+    form: /^\d+$/,
+    why: "the query buffer's unparsed bytes: the CLIENT INFO frame, less what redis-server parsed from an earlier read when a run cut the send into pieces that reached it in more than one read",
+  },
   'qbuf-free': { form: /^\d+$/, why: 'free space in the query buffer, whose size follows rbs' },
   rbs: { form: /^\d+$/, why: "the query buffer's size: sized by how the request's bytes arrived, trimmed by the 100 ms client cron" },
   rbp: { form: /^\d+$/, why: "the query buffer's peak since the 100 ms client cron last reset it" },

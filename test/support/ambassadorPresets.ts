@@ -67,3 +67,11 @@ export async function startStack(
 export function startProbedStack(cleanup: Cleanup, redisArgs: string[] = []): Promise<Stack> {
   return startStack(cleanup, { redisArgs, env: { AMBASSADOR_HEALTH_INTERVAL_MS: '200' }, ready: true });
 }
+
+/**
+ * The stack with AMBASSADOR_UPSTREAM_MODE=shared: the listener's clients share its upstream
+ * connections (AMBASSADOR_SHARED_CONNECTIONS, 1 unless `env` says) until they pin themselves.
+ */
+export function startSharedStack(cleanup: Cleanup, opts: PresetOptions & { redisArgs?: string[]; redis?: RedisServer } = {}): Promise<Stack> {
+  return startStack(cleanup, { ...opts, env: { AMBASSADOR_UPSTREAM_MODE: 'shared', ...opts.env } });
+}

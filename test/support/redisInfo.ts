@@ -3,8 +3,8 @@
  * a new one for a port, or one the caller keeps (so that no connection comes and goes on a
  * server whose client count or ids a test watches).
  */
-import { call, direct, type RawClient } from './rawClient.js';
-import { plain } from './resp.js';
+import { call, direct, RawClient } from './rawClient.js';
+import { cmd, plain } from './resp.js';
 import { waitUntil } from './wait.js';
 
 /** A redis-server's port, or a connection to it the caller keeps. */
@@ -34,6 +34,40 @@ export async function commandStats(port: number): Promise<Record<string, Record<
     );
   }
   return out;
+}
+
+/** CLIENT LIST [filter…]: one field → value record per connection (id, addr, name, db, cmd, qbuf, …). */
+export async function clientList(on: Asked, ...filter: string[]): Promise<Record<string, string>[]> {
+  const r = typeof on === 'number' ? (await direct(on, ['CLIENT', 'LIST', ...filter]))[0] : await on.call(['CLIENT', 'LIST', ...filter], 10_000);
+  return String(plain(r!))
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => Object.fromEntries(l.trim().split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])));
+}
+
+/**
+ * The CLIENT LIST entry of the upstream connection that carries `client`'s commands (through a
+ * proxy in front of the redis-server on `redisPort`): MONITOR, on a connection of its own, names
+ * the address an `ECHO <marker>` sent by `client` came from. The ECHO is the client's next
+ * command; every earlier one must have been answered.
+ */
+export async function carrierOf(redisPort: number, client: RawClient): Promise<Record<string, string>> {
+  const marker = `carrier-${process.hrtime.bigint()}`;
+  const mon = await RawClient.connect(redisPort);
+  try {
+    await mon.write(cmd('MONITOR'));
+    await mon.waitForFrames(1);
+    const echoed = plain(await client.call(['ECHO', marker]));
+    if (echoed !== marker) throw new Error(`ECHO ${marker} answered ${JSON.stringify(echoed)}`);
+    const line = new RegExp(`\\[\\d+ ([^\\]]+)\\] "ECHO" "${marker}"`);
+    await mon.until(() => line.test(mon.text()), `MONITOR showing ECHO ${marker}`);
+    const addr = line.exec(mon.text())![1]!;
+    const entry = (await clientList(redisPort)).find((c) => c.addr === addr);
+    if (entry === undefined) throw new Error(`no connection ${addr} in CLIENT LIST`);
+    return entry;
+  } finally {
+    mon.close();
+  }
 }
 
 /** The largest output buffer (omem, in bytes) redis-server holds for a client of `CLIENT LIST <filter>`. */

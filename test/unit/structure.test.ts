@@ -19,6 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['config'],
   ['log'],
   ['resp', 'metrics'],
+  ['secrets'],
   ['upstream'],
   ['proxy', 'admin'],
   ['listenerFactory.ts'],

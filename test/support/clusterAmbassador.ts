@@ -152,14 +152,16 @@ export function parseClientList(text: string): ClientEntry[] {
 
 /**
  * Every client connection a node has (its CLIENT LIST, less the connection asking), with the pid
- * of the process at the other end of it among `pids` (null: none of them).
+ * of the process at the other end of it among `pids` (null: none of them, or the connection
+ * came and went between the two readings of /proc, before and after CLIENT LIST).
  */
 export async function clientsOfNode(port: number, pids: readonly number[]): Promise<(ClientEntry & { owner: number | null })[]> {
   const c = await RawClient.connect(port);
   try {
     const me = String(plain(await c.call(['CLIENT', 'ID'])));
+    const before = tcpSocketsOf(pids);
     const list = parseClientList(String(plain(await c.call(['CLIENT', 'LIST'])))).filter((e) => e.id !== me);
-    const sockets = tcpSocketsOf(pids);
+    const sockets = [...before, ...tcpSocketsOf(pids)];
     return list.map((e) => ({ ...e, owner: sockets.find((s) => s.local === e.addr && s.remote === e.laddr)?.pid ?? null }));
   } finally {
     c.close();

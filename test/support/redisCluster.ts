@@ -108,6 +108,8 @@ export interface RedisCluster {
   addNode(node: ClusterNodeServer): Promise<void>;
   /** `redis-cli --cluster del-node` (the node must hold no slots); waits until no member lists it. */
   delNode(node: ClusterNodeServer): Promise<void>;
+  /** Starts a killed node again on its port with its dir (its nodes.conf: the same id, the same cluster). */
+  restart(node: ClusterNodeServer): Promise<ClusterNodeServer>;
   /** Kills a node (SIGKILL unless told); it stays a member (others will flag it fail). */
   kill(node: ClusterNodeServer, signal?: NodeJS.Signals): Promise<void>;
   /** Until every live member says cluster_state:ok, they all see the same members the same way, and every live replica is in sync. */
@@ -131,7 +133,7 @@ export async function startRedisCluster(cleanup: Cleanup, opts: ClusterOptions =
   const nodes: ClusterNodeServer[] = [];
   const removed = new Set<ClusterNodeServer>();
 
-  const startNode = async (port?: number): Promise<ClusterNodeServer> => {
+  const startNode = async (port?: number, again?: ClusterNodeServer): Promise<ClusterNodeServer> => {
     const p = port ?? (await clusterNodePorts(1))[0]!;
     const dir = path.join(root, String(p));
     mkdirSync(dir, { recursive: true });
@@ -152,7 +154,10 @@ export async function startRedisCluster(cleanup: Cleanup, opts: ClusterOptions =
     const id = String(await call(p, 'CLUSTER', 'MYID'));
     const node: ClusterNodeServer = { ...server, id, dir };
     outputs.set(node, () => readTail(path.join(dir, 'redis.log')));
-    nodes.push(node);
+    if (again !== undefined) {
+      if (again.id !== id) throw new Error(`node ${p} came back as ${id}, not ${again.id}`);
+      nodes[nodes.indexOf(again)] = node;
+    } else nodes.push(node);
     return node;
   };
 
@@ -265,6 +270,10 @@ export async function startRedisCluster(cleanup: Cleanup, opts: ClusterOptions =
       await cli('del-node', `127.0.0.1:${live().find((n) => n !== node)!.port}`, node.id);
       removed.add(node);
       await waitHealthy();
+    },
+    restart: async (node) => {
+      if (alive(node.process)) throw new Error(`node ${node.port} still runs`);
+      return startNode(node.port, node);
     },
     kill: async (node, signal = 'SIGKILL') => {
       await node.stop(signal);

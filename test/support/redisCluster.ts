@@ -108,6 +108,8 @@ export interface RedisCluster {
   addNode(node: ClusterNodeServer): Promise<void>;
   /** `redis-cli --cluster del-node` (the node must hold no slots); waits until no member lists it. */
   delNode(node: ClusterNodeServer): Promise<void>;
+  /** A node the test removed by hand (CLUSTER FORGET on every other member): no member from now on. */
+  forgotten(node: ClusterNodeServer): void;
   /** Starts a killed node again on its port with its dir (its nodes.conf: the same id, the same cluster). */
   restart(node: ClusterNodeServer): Promise<ClusterNodeServer>;
   /** Kills a node (SIGKILL unless told); it stays a member (others will flag it fail). */
@@ -270,6 +272,9 @@ export async function startRedisCluster(cleanup: Cleanup, opts: ClusterOptions =
       await cli('del-node', `127.0.0.1:${live().find((n) => n !== node)!.port}`, node.id);
       removed.add(node);
       await waitHealthy();
+    },
+    forgotten: (node) => {
+      removed.add(node);
     },
     restart: async (node) => {
       if (alive(node.process)) throw new Error(`node ${node.port} still runs`);

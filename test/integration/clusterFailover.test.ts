@@ -7,6 +7,8 @@
  * replica says ROLE master), each client's first write acknowledged in those slots after the
  * kill, each ambassador's /readyz seeing every slot served again. /readyz shows the slot coverage
  * drop (the entry's "N of 16384 slots" while the dead primary still holds its slots) and recover.
+ * A client of the dead node's own listener is closed; the entry sends new connections to live
+ * primaries only.
  *
  * CLUSTER_FAILOVER_ENV='{"AMBASSADOR_CONNECT_WINDOW_MS":"300"}' (JSON) adds settings to both
  * ambassadors, to compare: with the default 5000 ms window a client's commands to the dead
@@ -15,7 +17,7 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readyz } from '../support/ambassadorProcess.js';
-import { startClusterAmbassador, type ClusterAmbassador } from '../support/clusterAmbassador.js';
+import { nodePortsOf, startClusterAmbassador, type ClusterAmbassador } from '../support/clusterAmbassador.js';
 import { ClusterWriter, tagsForSlots } from '../support/clusterWriter.js';
 import { Cleanup } from '../support/processes.js';
 import { RawClient } from '../support/rawClient.js';
@@ -111,6 +113,10 @@ describe('a primary killed under load', () => {
     for (const w of writers) w.start();
     await waitUntil(() => writers.every((w) => w.acknowledged > 200), { timeoutMs: 20_000, what: () => writers.map((w) => w.summary()).join('; ') });
     const watches = [watchReadiness(server), watchReadiness(consumer)];
+    // A client of the victim's own listener (on each ambassador): closed when the node is lost.
+    const ports = await Promise.all([server, consumer].map(async (ca) => (await nodePortsOf(ca)).get(victim.id)!));
+    const onVictim = await Promise.all([server, consumer].map((ca, k) => RawClient.connect(ports[k]!, ca.host)));
+    for (const c of onVictim) expect(plain(await c.call(['CLUSTER', 'MYID']))).toBe(victim.id);
 
     const killedAt = now();
     await cluster.kill(victim);
@@ -133,6 +139,17 @@ describe('a primary killed under load', () => {
       what: () => `/readyz coverage dropping and recovering: ${watches.map((w) => JSON.stringify(w.samples.filter((s) => s.at > killedAt).map((s) => s.covered).slice(-20))).join(' ')}`,
     });
     for (const w of watches) await w.stop();
+    for (const c of onVictim) await c.waitClosed(10_000);
+    // The entry sends each new connection to a primary that is online: never the dead one.
+    for (const ca of [server, consumer]) {
+      const live = (await cluster.primaries()).map((p) => p.id);
+      for (let k = 0; k < 6; k++) {
+        const c = await RawClient.connect(ca.entry, ca.host);
+        const id = String(plain(await c.call(['CLUSTER', 'MYID'])));
+        c.close();
+        expect(live, `the entry of ${ca.host} went to ${id}`).toContain(id);
+      }
+    }
     const ackedAtRecovery = writers.map((w) => w.acknowledged);
     await waitUntil(() => writers.every((w, k) => w.acknowledged > ackedAtRecovery[k]! + 200), { timeoutMs: 20_000, what: 'writes going on' });
     for (const w of writers) await w.stop();

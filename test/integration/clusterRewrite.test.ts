@@ -24,6 +24,7 @@ import { Cleanup } from '../support/processes.js';
 import { connectError, RawClient, type Arg } from '../support/rawClient.js';
 import { keyServedBy, keySlot, startRedisCluster, type ClusterNodeServer, type RedisCluster } from '../support/redisCluster.js';
 import { cmd, parseFrames, plain, type RespValue } from '../support/resp.js';
+import { waitUntil } from '../support/wait.js';
 
 const NODE_HOST = '127.0.0.1';
 const HOST = '127.0.0.2';
@@ -131,9 +132,11 @@ function slots(v: RespValue): RespValue {
         range,
         items(range).map((x, k) => {
           if (k < 2) return x;
-          const [ip, port, ...rest] = items(x);
+          const [ip, port, id, meta] = items(x);
           const [h, p] = mapped(textOf(ip!), (port as { value: number }).value);
-          return withItems(x, [withText(ip!, h), int(p), ...rest]);
+          // The networking metadata: an announced hostname is the node's address too.
+          const m = meta === undefined ? [] : [withPairs(meta, pairs(meta).map(([k, v]): [RespValue, RespValue] => [k, textOf(k) === 'hostname' ? withText(v, h) : v]))];
+          return withItems(x, [withText(ip!, h), int(p), id!, ...m]);
         }),
       ),
     ),
@@ -159,7 +162,7 @@ function shards(v: RespValue): RespValue {
               .map(([f, y]): [RespValue, RespValue] => {
                 const name = textOf(f);
                 if (name === 'port') return [f, int(p)];
-                if (name === 'ip' || name === 'endpoint') return [f, withText(y, h)];
+                if (name === 'ip' || name === 'endpoint' || name === 'hostname') return [f, withText(y, h)];
                 return [f, y];
               });
             return withPairs(node, out);
@@ -175,10 +178,11 @@ function shards(v: RespValue): RespValue {
 function nodesLine(line: string): string {
   if (line === '') return line;
   const f = line.split(' ');
-  const m = /^(.*):(\d+)@(\d+)$/.exec(f[1]!);
+  const m = /^(.*):(\d+)@(\d+)(,.*)?$/.exec(f[1]!);
   if (m === null) throw new Error(`CLUSTER NODES address ${f[1]}`);
   const [h, p] = mapped(m[1]!, Number(m[2]));
-  f[1] = `${h}:${p}@${m[3]}`;
+  // An announced hostname (",name") is a node's address too: the ambassador's host.
+  f[1] = `${h}:${p}@${m[3]}${m[4] !== undefined ? `,${h}` : ''}`;
   return f.join(' ');
 }
 
@@ -465,6 +469,55 @@ for (const protocol of [2, 3] as const) {
     });
   });
 }
+
+describe('announced hostnames (cluster-announce-hostname on every node)', () => {
+  const hostnameOf = (n: ClusterNodeServer) => `node-${n.port}.example`;
+  const everywhere = async (cond: (text: string, n: ClusterNodeServer) => boolean): Promise<boolean> => {
+    for (const n of cluster.live()) {
+      const c = await RawClient.connect(n.port);
+      const text = String(plain(await c.call(['CLUSTER', 'NODES'])));
+      c.close();
+      if (!cond(text, n)) return false;
+    }
+    return true;
+  };
+  beforeAll(async () => {
+    for (const n of cluster.live()) {
+      const c = await RawClient.connect(n.port);
+      expect(plain(await c.call(['CONFIG', 'SET', 'cluster-announce-hostname', hostnameOf(n)]))).toBe('OK');
+      c.close();
+    }
+    // Every node has heard every other's hostname.
+    await waitUntil(() => everywhere((text) => cluster.live().every((m) => text.includes(`,${hostnameOf(m)} `))), { timeoutMs: 15_000, what: 'hostnames gossiped' });
+  });
+  afterAll(async () => {
+    for (const n of cluster.live()) {
+      const c = await RawClient.connect(n.port);
+      await c.call(['CONFIG', 'SET', 'cluster-announce-hostname', '']);
+      c.close();
+    }
+    await waitUntil(() => everywhere((text) => !text.includes('.example')), { timeoutMs: 15_000, what: 'hostnames gone' });
+  });
+
+  for (const protocol of [2, 3] as const) {
+    it(`RESP${protocol}: CLUSTER NODES and SHARDS name the ambassador's host for each hostname`, async () => {
+      for (const node of cluster.live()) {
+        const p = await pairFor(node, protocol);
+        expect((await compare(p, ['CLUSTER', 'NODES'], nodes)).direct.toString('latin1')).toContain(`,${hostnameOf(node)} `);
+        expect((await compare(p, ['CLUSTER', 'SHARDS'], shards)).direct.toString('latin1')).toContain(hostnameOf(node));
+      }
+    });
+
+    it(`RESP${protocol}: CLUSTER SLOTS too, in its metadata (src gap: it is left, so the nodes' hostnames reach the client)`, async () => {
+      for (const node of cluster.live()) {
+        const p = await pairFor(node, protocol);
+        const r = await compare(p, ['CLUSTER', 'SLOTS'], slots);
+        expect(r.direct.toString('latin1')).toContain('.example');
+        expect(r.amb.toString('latin1')).not.toContain('.example');
+      }
+    });
+  }
+});
 
 describe('replies that name no node go through byte for byte', () => {
   it('values and errors that look like addresses, cluster commands that name none, INFO sections without addresses, a large value', async () => {

@@ -92,6 +92,8 @@ export interface OwnedSocket {
   readonly pid: number;
   readonly local: string;
   readonly remote: string;
+  /** /proc/net/tcp's state: 01 ESTABLISHED, 0A LISTEN, 06 TIME_WAIT, 08 CLOSE_WAIT… */
+  readonly state: string;
 }
 
 /** "a.b.c.d:port" of /proc/net/tcp's hex "0100007F:1F90" (IPv4, or an IPv4-mapped IPv6 address). */
@@ -124,7 +126,7 @@ export function tcpSocketsOf(pids: readonly number[]): OwnedSocket[] {
       const f = line.trim().split(/\s+/);
       if (f.length < 10) continue;
       const pid = owner.get(f[9]!);
-      if (pid !== undefined) out.push({ pid, local: hexAddress(f[1]!), remote: hexAddress(f[2]!) });
+      if (pid !== undefined) out.push({ pid, local: hexAddress(f[1]!), remote: hexAddress(f[2]!), state: f[3]! });
     }
   }
   return out;

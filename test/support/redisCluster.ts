@@ -208,6 +208,12 @@ export async function startRedisCluster(cleanup: Cleanup, opts: ClusterOptions =
           .sort()
           .join('\n'),
       );
+      // A replica at replication offset 0 is "loading" to CLUSTER SHARDS and left out of CLUSTER
+      // SLOTS (Redis 7.0): every live one must have an offset, as every node sees it.
+      for (const [id, health] of await shardHealth(n.port)) {
+        const member = want.find((m) => m.id === id);
+        if (member !== undefined && alive(member.process) && health !== 'online') return `node ${n.port}: CLUSTER SHARDS says ${member.port} is ${health}`;
+      }
       const r = await info(n.port, 'replication');
       if (r.role === 'slave' && (r.master_link_status !== 'up' || r.master_sync_in_progress !== '0')) return `replica ${n.port}: link ${r.master_link_status}, sync ${r.master_sync_in_progress}`;
     }
@@ -229,6 +235,10 @@ export async function startRedisCluster(cleanup: Cleanup, opts: ClusterOptions =
   const ports = await clusterNodePorts(primaries * (1 + replicasEach));
   for (const p of ports) await startNode(p);
   await cli('create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicasEach), '--cluster-yes');
+  // A write on every primary, so that every replica has a replication offset (see healthy()).
+  await waitUntil(async () => (await clusterInfo(ports[0]!)).cluster_state === 'ok', { timeoutMs: 30_000, intervalMs: 50, what: 'cluster_state ok' });
+  const created = await view(nodes[0]);
+  for (const l of created.filter((x) => x.flags.includes('master'))) await call(l.port, 'SET', keyServedBy(created, l, 'cluster-start'), '1');
   await waitHealthy();
 
   const cluster: RedisCluster = {
@@ -287,6 +297,16 @@ export async function startRedisCluster(cleanup: Cleanup, opts: ClusterOptions =
     output,
   };
   return cluster;
+}
+
+/** CLUSTER SHARDS of the node on `port`: each node id with its health (online, loading, fail). */
+async function shardHealth(port: number): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const field = (flat: unknown[], key: string): unknown => flat[flat.indexOf(key) + 1];
+  for (const shard of (await call(port, 'CLUSTER', 'SHARDS')) as unknown[][]) {
+    for (const node of field(shard, 'nodes') as unknown[][]) out.set(String(field(node, 'id')), String(field(node, 'health')));
+  }
+  return out;
 }
 
 /** CLUSTER INFO as field → value. */

@@ -128,7 +128,14 @@ describe('the node removed with redis-cli --cluster del-node', () => {
     await cluster.delNode(added);
     for (const [what, ca] of both()) {
       const port = addedPort.get(ca)!;
-      await waitUntil(async () => (await connectError(port, ca.host)) === 'ECONNREFUSED', { timeoutMs: 15_000, what: `${what}: the removed node's listener ${port} refusing` });
+      let listed: string[] = [];
+      await waitUntil(
+        async () => {
+          listed = (await nodesThrough(ca)).map((l) => `${l.id.slice(0, 8)}@${l.port}`);
+          return (await connectError(port, ca.host)) === 'ECONNREFUSED';
+        },
+        { timeoutMs: 15_000, what: () => `${what}: the removed node's listener ${port} refusing (the entry lists ${listed.join(' ')}; removed ${added.id.slice(0, 8)})` },
+      );
     }
     // A few more topology reads later (the removed node, reset by del-node, still runs: it
     // answers CLUSTER SHARDS with a cluster of its own), the others are all still there.

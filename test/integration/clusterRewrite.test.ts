@@ -511,6 +511,28 @@ describe('announced hostnames (cluster-announce-hostname on every node)', () => 
   }
 });
 
+describe('src gap: replies that name nodes inside a transaction', () => {
+  // The rewriting goes by the command a reply answers; EXEC's reply holds the replies of the
+  // commands queued, and is passed on as it is: the nodes' own addresses reach the client.
+  it('MULTI, CLUSTER SLOTS, ROLE, EXEC: the replies in EXEC\'s name listeners, as they would alone', async () => {
+    const [a] = await cluster.primaries();
+    const p = await pairFor(a!, 2);
+    for (const c of [p.direct, p.amb]) {
+      expect(plain(await c.call(['MULTI']))).toBe('OK');
+      expect(plain(await c.call(['CLUSTER', 'SLOTS']))).toBe('QUEUED');
+      expect(plain(await c.call(['ROLE']))).toBe('QUEUED');
+    }
+    const direct = await p.direct.call(['EXEC']);
+    const amb = await p.amb.call(['EXEC']);
+    const [slotsReply, roleReply] = items(direct);
+    const got = items(amb);
+    expect(got[0]).toEqual(slots(slotsReply!));
+    // ROLE's offsets may have moved between the two EXECs: its addresses are what counts.
+    const addresses = (v: RespValue) => items(items(v)[2]!).map((r) => items(r).slice(0, 2).map(textOf).join(':'));
+    expect(addresses(got[1]!)).toEqual(addresses(role(roleReply!)));
+  });
+});
+
 describe('replies that name no node go through byte for byte', () => {
   it('values and errors that look like addresses, cluster commands that name none, INFO sections without addresses, a large value', async () => {
     const lines = await cluster.view();

@@ -4,6 +4,7 @@
  *   AMBASSADOR_CLUSTER_PORTS, with neither: the 64 ports above p) and the flag form
  *   `--listen p --upstream cluster://h:p,h:p`: an entry on p, a listener per node in the range,
  *   each named <name>:<port> in logs and metrics, all of it usable by `redis-cli -c`;
+ *   AMBASSADOR_ANNOUNCE_HOST, the host the rewritten replies name;
  * - configuration errors at start, exit code 2 and a message naming the variable: a range too
  *   small for the cluster's nodes, a seed that is a plain redis-server, two cluster listeners'
  *   ranges overlapping, a range holding another listener's port (and the admin port's).
@@ -13,7 +14,7 @@ import { runCli, startAmbassador, waitReady, type AmbassadorProcess } from '../s
 import { ambassadorPorts, listenerPorts } from '../support/portBlocks.js';
 import { Cleanup, run } from '../support/processes.js';
 import { connectError, RawClient } from '../support/rawClient.js';
-import { keySlot, parseClusterNodes, startRedisCluster, type RedisCluster } from '../support/redisCluster.js';
+import { keyServedBy, keySlot, parseClusterNodes, startRedisCluster, type RedisCluster } from '../support/redisCluster.js';
 import { startRedis, waitForPort, type RedisServer } from '../support/redisServer.js';
 import { plain } from '../support/resp.js';
 import { waitUntil } from '../support/wait.js';
@@ -157,6 +158,33 @@ describe('the contract', () => {
       await startAmbassador({ args: ['--listen', String(entry), '--upstream', `cluster://${seeds}`, '--bind', HOST], waitPorts: [entry], waitHost: HOST }),
     );
     await expectWorking(amb, entry, { from: entry + 1, to: entry + 64 }, `--listen ${entry}`);
+  });
+
+  it('AMBASSADOR_ANNOUNCE_HOST: the host every rewritten reply names, whatever address the client used', async () => {
+    const { entry, from, to } = await ambassadorPorts(8);
+    const amb = cleanup.track(
+      await startAmbassador({
+        env: { [`REDIS_PORT_${entry}_CLUSTER`]: seeds, [`REDIS_PORT_${entry}_CLUSTER_PORTS`]: `${from}-${to}`, AMBASSADOR_BIND: HOST, AMBASSADOR_ANNOUNCE_HOST: 'cache.example.test' },
+        waitPorts: [entry],
+        waitHost: HOST,
+      }),
+    );
+    await waitReady(amb, 20_000);
+    const c = await RawClient.connect(entry, HOST);
+    const lines = parseClusterNodes(String(plain(await c.call(['CLUSTER', 'NODES']))));
+    expect(lines.map((l) => l.host)).toEqual(lines.map(() => 'cache.example.test'));
+    for (const [, , ...holders] of plain(await c.call(['CLUSTER', 'SLOTS'])) as [number, number, ...[string, number][]][]) {
+      for (const [host, port] of holders) {
+        expect(host).toBe('cache.example.test');
+        expect(port).toBeGreaterThanOrEqual(from);
+        expect(port).toBeLessThanOrEqual(to);
+      }
+    }
+    const me = String(plain(await c.call(['CLUSTER', 'MYID'])));
+    const other = (await cluster.primaries()).find((p) => p.id !== me)!;
+    const key = keyServedBy(await cluster.view(), other, 'announce');
+    expect(plain(await c.call(['GET', key]))).toEqual({ error: `MOVED ${keySlot(key)} cache.example.test:${lines.find((l) => l.id === other.id)!.port}` });
+    c.close();
   });
 
   it('node listeners count in the metrics under their own listener label', async () => {

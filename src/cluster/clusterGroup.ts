@@ -104,7 +104,11 @@ export class ClusterGroup implements NodePorts {
       upstreams: [{ upstream: 'cluster', up: covered === SLOTS, ...(covered === SLOTS ? {} : { error: `${covered} of ${SLOTS} slots served by a primary that is online` }) }],
     };
     for (const e of this.byAddress.values()) {
-      if (!e.gone) out[e.listener.name] = { ready: e.selector.ready(), master: e.addr.url, upstreams: e.selector.status() };
+      if (e.gone) continue;
+      // A node the cluster itself reports failed does not hold readiness back (its listener still
+      // shows it down): whether its slots are served is the entry's coverage, above.
+      const failed = e.id !== null && this.topology.current.some((n) => n.id === e.id && !n.online);
+      out[e.listener.name] = { ready: e.selector.ready() || failed, master: e.addr.url, upstreams: e.selector.status() };
     }
     return out;
   }

@@ -6,6 +6,7 @@
  * recomputed by re-encoding. This is the one place where the ambassador alters a reply.
  */
 import type { NodeNaming } from '../resp/commandTraits.js';
+import type { QueuedNaming } from './transactionNamings.js';
 import { decodeReply, encodeReply, fieldOf as field, textOf, withText, type ReplyValue } from '../resp/replyCodec.js';
 
 /** Where the ambassador serves each cluster node. */
@@ -40,6 +41,28 @@ export class ClusterRewriter {
     return out === v ? frame : encodeReply(out);
   }
 
+  /**
+   * EXEC's reply: the replies at the positions given, rewritten as each would be alone (an error
+   * in their place, or an aborted or WATCH-failed EXEC, is left alone).
+   */
+  rewriteTransaction(inside: readonly QueuedNaming[], frame: Buffer, host: string): Buffer {
+    if (frame[0] !== 0x2a) return frame;
+    const v = decodeReply(frame);
+    if (v.type !== 'aggregate' || v.items === null) return frame;
+    const items = [...v.items];
+    let changed = false;
+    for (const { at, naming } of inside) {
+      const item = items[at];
+      if (item === undefined || isError(item)) continue;
+      const out = this.rewriteValue(naming, item, host);
+      if (out !== item) {
+        items[at] = out;
+        changed = true;
+      }
+    }
+    return changed ? encodeReply({ ...v, items }) : frame;
+  }
+
   private rewriteValue(naming: NodeNaming, v: ReplyValue, host: string): ReplyValue {
     switch (naming) {
       case 'slots':
@@ -57,13 +80,14 @@ export class ClusterRewriter {
     }
   }
 
-  /** [ip, port, id, metadata]: the first two. */
+  /** [ip, port, id, metadata]: the first two, and a `hostname` in the metadata (cluster-announce-hostname). */
   private slotsNode(node: ReplyValue, host: string): ReplyValue {
     if (node.type !== 'aggregate' || node.items === null || node.items.length < 2) return node;
     const [ip, port, ...rest] = node.items;
     const mapped = this.mapped(textOf(ip), textOf(port));
     if (mapped === null) return node;
-    return { ...node, items: [withText(ip!, host), withText(port!, String(mapped)), ...rest] };
+    const metadata = rest.map((item) => (item.type === 'aggregate' ? mapPairs(item, (key, value) => (key === 'hostname' ? withText(value, host) : value)) : item));
+    return { ...node, items: [withText(ip!, host), withText(port!, String(mapped)), ...metadata] };
   }
 
   /** A map of id, port, tls-port, ip, endpoint, hostname, role, …: the addresses. */
@@ -156,4 +180,22 @@ function mapText(v: ReplyValue, f: (text: string) => string): ReplyValue {
 function mapField(v: ReplyValue, key: string, f: (value: ReplyValue) => ReplyValue): ReplyValue {
   if (v.type !== 'aggregate' || v.items === null) return v;
   return mapItems(v, (item, k) => (k % 2 === 1 && textOf(v.items![k - 1]) === key ? f(item) : item));
+}
+
+/** A map (or RESP2's flat key-value array) with each value replaced by `f(key, value)`. */
+function mapPairs(v: ReplyValue, f: (key: string | null, value: ReplyValue) => ReplyValue): ReplyValue {
+  if (v.type !== 'aggregate' || v.items === null) return v;
+  let changed = false;
+  const items = v.items.map((item, k) => {
+    if (k % 2 === 0) return item;
+    const out = f(textOf(v.items![k - 1]), item);
+    changed ||= out !== item;
+    return out;
+  });
+  return changed ? { ...v, items } : v;
+}
+
+/** An error reply (`-…` or RESP3's blob error `!…`) inside an aggregate. */
+function isError(v: ReplyValue): boolean {
+  return v.byte === 0x2d || v.byte === 0x21;
 }

@@ -243,7 +243,9 @@ export class ReplyPath {
     }
     const cmd = this.matcher.answered;
     const naming = cmd >= 0 ? TRAITS.naming[cmd] : null;
-    return naming === null || naming === undefined ? null : cluster.rewriter.rewrite(naming, bytes(), host);
+    if (naming !== null && naming !== undefined) return cluster.rewriter.rewrite(naming, bytes(), host);
+    const inside = this.matcher.answeredNamings;
+    return inside === null ? null : cluster.rewriter.rewriteTransaction(inside, bytes(), host);
   }
 
   /** The chunk ended: a frame still arriving is held, or passed on as it streams. */
@@ -258,7 +260,7 @@ export class ReplyPath {
     // never saw part of); on a cluster listener, which goes frame by frame all the time, only
     // where it may be rewritten, so large values stream.
     const next = this.matcher.headCommand;
-    const candidate = chunk[this.lastEnd] === MINUS || (next >= 0 && TRAITS.naming[next] !== null);
+    const candidate = chunk[this.lastEnd] === MINUS || (next >= 0 && TRAITS.naming[next] !== null) || this.matcher.headNamesNodes;
     const hold = this.runtime.cluster === null || this.matcher.headInternal || candidate;
     if (hold) this.held = chunk.subarray(this.lastEnd);
     else {

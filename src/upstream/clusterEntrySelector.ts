@@ -1,7 +1,10 @@
 /**
  * A Redis Cluster listener's own port, the cluster's entry (`redis-cli -c -p <p>`, a cluster
- * client's seed): each new connection goes to the next primary that is online, so the entry stays
- * usable when a node dies. Where its traffic goes is up to the cluster's redirects after that.
+ * client's seed) stands for one primary that is online: the one it stood for while it still is,
+ * else the first by node id. Clients take their seed for a node — redis-benchmark and
+ * redis-cli --cluster give the `myself` line of CLUSTER NODES the seed's address — so every
+ * connection to the entry must reach the same node, or its slots would answer -MOVED. When that
+ * primary fails the entry follows to another, so it stays usable when a node dies.
  */
 import type { UpstreamAddress } from '../config/address.js';
 import { formatUpstream } from '../config/address.js';
@@ -10,7 +13,8 @@ import { SLOTS, type ClusterTopology } from './clusterTopology.js';
 import type { UpstreamSelector, UpstreamStatus } from './upstreamSelector.js';
 
 export class ClusterEntrySelector implements UpstreamSelector {
-  private next = 0;
+  /** The node id the entry stands for, while it stays an online primary. */
+  private chosen: string | null = null;
 
   constructor(
     private readonly topology: ClusterTopology,
@@ -22,7 +26,8 @@ export class ClusterEntrySelector implements UpstreamSelector {
     const nodes = this.topology.current.filter((n) => n.primary && n.online);
     const pool = nodes.length > 0 ? nodes : this.topology.current.filter((n) => n.online);
     if (pool.length === 0) return null;
-    const n = pool[this.next++ % pool.length]!;
+    const n = pool.find((x) => x.id === this.chosen) ?? pool.reduce((a, b) => (b.id < a.id ? b : a));
+    this.chosen = n.id;
     return { host: n.host, port: n.port, tls: false, url: formatUpstream(n.host, n.port) };
   }
 

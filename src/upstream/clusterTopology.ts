@@ -95,14 +95,25 @@ export class ClusterTopology {
     this.lastRead = Date.now();
     const known = this.nodes.filter((n) => n.online).map((n) => ({ host: n.host, port: n.port }));
     const tries = [...known, ...this.seeds.filter((s) => !known.some((k) => k.host === s.host && k.port === s.port))];
-    this.tryAt(tries, 0, reason);
+    this.tryAt(tries, 0, reason, null);
   }
 
-  /** Asks `tries[k]`, and the next one when it cannot answer. */
-  private tryAt(tries: readonly HostPort[], k: number, reason: string): void {
+  /**
+   * Asks `tries[k]`, and the next one when it cannot answer. A view in which no slot is served
+   * (a node just removed with del-node is reset and sees a cluster of its own, empty) is taken
+   * only when no other node answers with slots and none was known before: `slotless` keeps the
+   * first such view meanwhile.
+   */
+  private tryAt(tries: readonly HostPort[], k: number, reason: string, slotless: ClusterNode[] | null): void {
     if (this.stopped) return;
     if (k >= tries.length) {
       this.reading = false;
+      // Never trade a view with slots for one without: the slotless node is more likely the odd one out.
+      if (slotless !== null && !this.nodes.some((n) => n.primary && n.slots > 0)) return this.take(slotless);
+      if (slotless !== null) {
+        this.log.warn('cluster topology kept: the only nodes that answered CLUSTER SHARDS see no slot served', { listener: this.listener, reason, tried: tries.length });
+        return;
+      }
       this.log.warn('cluster topology unknown: no node answered CLUSTER SHARDS', { listener: this.listener, reason, tried: tries.length });
       return;
     }
@@ -112,15 +123,24 @@ export class ClusterTopology {
     const commands = preamble === null ? [SHARDS] : [preamble, SHARDS];
     queryUpstream(addr, this.settings.tls, commands, this.settings.timeoutMs, (err, replies) => {
       const reply = replies[replies.length - 1];
-      if (err !== null || reply === undefined) return this.tryAt(tries, k + 1, reason);
+      if (err !== null || reply === undefined) return this.tryAt(tries, k + 1, reason, slotless);
       if (reply.error !== null) {
         this.events.onNotACluster(`${at.host}:${at.port}`, reply.bytes.toString('latin1', 1).trim());
-        return this.tryAt(tries, k + 1, reason);
+        return this.tryAt(tries, k + 1, reason, slotless);
+      }
+      const nodes = parseShards(decodeReply(reply.bytes));
+      if (!nodes.some((n) => n.primary && n.slots > 0)) {
+        this.log.debug('cluster node sees no slot served; asking the next', { listener: this.listener, node: addr.url });
+        return this.tryAt(tries, k + 1, reason, slotless ?? nodes);
       }
       this.reading = false;
-      this.nodes = parseShards(decodeReply(reply.bytes));
-      this.events.onNodes(this.nodes);
+      this.take(nodes);
     });
+  }
+
+  private take(nodes: ClusterNode[]): void {
+    this.nodes = nodes;
+    this.events.onNodes(nodes);
   }
 }
 

@@ -38,6 +38,8 @@ export class ClusterGroup implements NodePorts {
   private readonly rewriter = new ClusterRewriter(this);
   private readonly byId = new Map<string, NodeEntry>();
   private readonly byAddress = new Map<string, NodeEntry>();
+  /** The other names replies give a node (its IP or hostname, whichever it is not announced by). */
+  private readonly byAlias = new Map<string, NodeEntry>();
   private readonly free: number[] = [];
   private readonly baseName: string;
   private started = false;
@@ -114,7 +116,8 @@ export class ClusterGroup implements NodePorts {
   }
 
   portFor(host: string, port: number): number | null {
-    const e = this.byAddress.get(`${host}:${port}`) ?? this.add(null, host, port);
+    const key = `${host}:${port}`;
+    const e = this.byAddress.get(key) ?? this.byAlias.get(key) ?? this.add(null, host, port);
     if (e === null) return null;
     // An address a reply named before the topology did: read it again to learn the node.
     if (e.id === null) this.topology.refreshSoon('a reply named a node not known yet');
@@ -160,6 +163,7 @@ export class ClusterGroup implements NodePorts {
       this.byId.set(n.id, e);
     }
     if (e.gone) this.revive(e);
+    for (const a of n.aliases) this.byAlias.set(`${a}:${n.port}`, e);
     if (e.addr.host !== n.host || e.addr.port !== n.port) {
       this.byAddress.delete(`${e.addr.host}:${e.addr.port}`);
       e.addr = address(n.host, n.port);

@@ -86,14 +86,17 @@ export class ClusterRewriter {
     const [ip, port, ...rest] = node.items;
     const mapped = this.mapped(textOf(ip), textOf(port));
     if (mapped === null) return node;
-    const metadata = rest.map((item) => (item.type === 'aggregate' ? mapPairs(item, (key, value) => (key === 'hostname' ? withText(value, host) : value)) : item));
+    // The metadata names the node's other address: `hostname`, or `ip` where the cluster prefers hostnames.
+    const metadata = rest.map((item) => (item.type === 'aggregate' ? mapPairs(item, (key, value) => (key === 'hostname' || key === 'ip' ? withText(value, host) : value)) : item));
     return { ...node, items: [withText(ip!, host), withText(port!, String(mapped)), ...metadata] };
   }
 
   /** A map of id, port, tls-port, ip, endpoint, hostname, role, …: the addresses. */
   private shardsNode(node: ReplyValue, host: string): ReplyValue {
-    const ip = field(node, 'ip') ?? field(node, 'endpoint');
-    const mapped = this.mapped(ip === undefined ? null : textOf(ip), textOf(field(node, 'port')));
+    // Looked up by the address the topology knows the node by: its endpoint, else its IP.
+    const endpoint = textOf(field(node, 'endpoint'));
+    const named = endpoint !== null && endpoint !== '' && endpoint !== '?' ? endpoint : textOf(field(node, 'ip'));
+    const mapped = this.mapped(named, textOf(field(node, 'port')));
     if (mapped === null || node.type !== 'aggregate' || node.items === null) return node;
     const items: ReplyValue[] = [];
     for (let k = 0; k + 1 < node.items.length; k += 2) {

@@ -52,6 +52,7 @@ export class TransactionNamings {
   take(serial: number): readonly QueuedNaming[] | null {
     if (serial === 0) return null;
     const found = this.sent.get(serial) ?? null;
+    if (found === null) return null;
     for (const k of this.sent.keys()) {
       this.sent.delete(k);
       if (k === serial) break;

@@ -21,6 +21,11 @@ export interface ClusterNode {
   /** The address the cluster announces for it (what -MOVED and CLUSTER SLOTS name). */
   readonly host: string;
   readonly port: number;
+  /**
+   * Its other names in replies: the IP where the cluster prefers hostnames for endpoints, the
+   * hostname where it prefers IPs (CLUSTER NODES names the IP whatever the preference).
+   */
+  readonly aliases: readonly string[];
   readonly primary: boolean;
   /** CLUSTER SHARDS' health: online (not failed, not loading). */
   readonly online: boolean;
@@ -156,10 +161,12 @@ export function parseShards(v: ReplyValue): ClusterNode[] {
       const ip = textOf(field(node, 'ip'));
       const host = endpoint !== null && endpoint !== '' && endpoint !== '?' ? endpoint : (ip ?? '');
       const primary = textOf(field(node, 'role')) === 'master';
+      const aliases = [ip, textOf(field(node, 'hostname'))].filter((a): a is string => a !== null && a !== '' && a !== '?' && a !== host);
       out.push({
         id: textOf(field(node, 'id')) ?? '',
         host,
         port: Number(textOf(field(node, 'port'))),
+        aliases,
         primary,
         online: textOf(field(node, 'health')) === 'online',
         slots: primary ? slots : 0,

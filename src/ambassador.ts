@@ -7,31 +7,27 @@
 import type { AmbassadorConfig } from './config/settings.js';
 import type { Logger } from './log/logger.js';
 import { AdminServer } from './admin/adminServer.js';
+import { ClusterGroup } from './cluster/clusterGroup.js';
+import { ConfigError } from './config/configError.js';
+import { describeTarget } from './config/listenerSpec.js';
+import { ListenerFactory, type MadeListener } from './listenerFactory.js';
 import { MetricsRegistry } from './metrics/metricsRegistry.js';
-import { HotKeys } from './observe/hotKeys.js';
-import { SlowLog } from './observe/slowLog.js';
 import { answerPrimary, ObserveViews } from './admin/observeViews.js';
 import { reportToPrimary } from './metrics/workerMetrics.js';
-import { CommandPolicy } from './proxy/commandPolicy.js';
-import { Listener } from './proxy/listener.js';
-import type { ListenerRuntime } from './proxy/listenerRuntime.js';
-import { RequestGate } from './proxy/requestGate.js';
+import type { Listener } from './proxy/listener.js';
 import { TRAITS } from './resp/commandTraits.js';
-import { describeTarget } from './config/listenerSpec.js';
 import type { Runtime } from './runtime.js';
 import { Secrets } from './secrets/secrets.js';
-import { listenerAuth } from './secrets/sessionAuth.js';
-import { UpstreamDialer } from './upstream/dialer.js';
-import { UpstreamProbes } from './upstream/upstreamProbes.js';
-import { SharedPool } from './upstream/sharedPool.js';
+import { UpstreamProbes, type Readiness } from './upstream/upstreamProbes.js';
 
 export class Ambassador implements Runtime {
   private readonly listeners: Listener[] = [];
   private readonly metrics = new MetricsRegistry(TRAITS.names);
   private readonly probes: UpstreamProbes;
+  private readonly factory: ListenerFactory;
+  /** Redis Cluster entries, each with its node listeners. */
+  private readonly clusters: ClusterGroup[] = [];
   private readonly secrets: Secrets;
-  /** AMBASSADOR_UPSTREAM_MODE=shared: each listener's shared connections. */
-  private readonly pools: SharedPool[] = [];
   private admin: AdminServer | null = null;
   /** /slowlog and /hotkeys: this process's slow log and each listener's hot keys. */
   readonly views: ObserveViews;
@@ -46,57 +42,26 @@ export class Ambassador implements Runtime {
     const statsOf = (name: string) => this.metrics.forListener(name);
     this.secrets = new Secrets(config, log, this.metrics.reloads, statsOf);
     const store = this.secrets.store;
-    const byName = new Map<string, { listener: Listener; pool: SharedPool | null }>();
+    this.factory = new ListenerFactory(config, this.metrics, log, store);
+    const made = new Map<string, MadeListener>();
     const onUpstreamChanged = (name: string, reason: string): void => {
-      const entry = byName.get(name);
-      entry?.listener.upstreamChanged(reason);
-      entry?.pool?.retarget(reason);
+      const m = made.get(name);
+      m?.listener.upstreamChanged(reason);
+      m?.pool?.retarget(reason);
     };
-    this.probes = new UpstreamProbes(config, () => store.upstreamPreamble(), statsOf, log, onUpstreamChanged, store.upstreamTls);
+    this.probes = new UpstreamProbes(config, this.factory.preamble, statsOf, log, onUpstreamChanged, store.upstreamTls);
     this.metrics.watchMasters(this.probes);
-    const policy = config.policy ? new CommandPolicy(config.policy) : null;
-    const gated = policy !== null || config.requirepass !== null;
-    const requirepass = config.requirepass === null ? null : () => store.requirepass();
-    const newGate = (): RequestGate | null => (gated ? new RequestGate(policy, requirepass) : null);
-    const auth = config.upstreamCredentials === null ? null : listenerAuth(store);
-    const tlsListen = config.tlsListen;
-    const slowLog = config.slowLog.thresholdMs !== null ? new SlowLog(config.slowLog, log) : null;
-    const hotKeys = new Map<string, HotKeys>();
-    this.views = new ObserveViews(slowLog, config.hotKeys ? hotKeys : null);
+    this.views = new ObserveViews(this.factory.slowLog, config.hotKeys ? this.factory.hotKeys : null);
     if (worker) answerPrimary(this.views);
     for (const spec of config.listeners) {
-      const stats = this.metrics.forListener(spec.name);
-      const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: store.upstreamTls, preamble: store.upstreamPreamble() };
-      const dialer = new UpstreamDialer(this.probes.selector(spec.name), dialSettings, stats, log);
-      const sharedSettings = { limits: config.limits, preamble: () => store.upstreamPreamble(), unavailableWaitMs: config.unavailableWaitMs };
-      const pool = config.upstreamMode === 'shared' ? new SharedPool(config.shared.connections, dialer, sharedSettings, stats, log) : null;
-      if (pool !== null) this.pools.push(pool);
-      const runtime: ListenerRuntime = {
-        name: spec.name,
-        log,
-        stats,
-        perCommand: config.metrics,
-        upstreamAuth: auth,
-        sharedPool: pool,
-        slowLog,
-        hotKeys: config.hotKeys ? new HotKeys() : null,
-        settings: {
-          limits: config.limits,
-          maxPendingCommands: config.maxPendingCommands,
-          idleTimeoutMs: config.idleTimeoutMs,
-          tcpKeepaliveMs: config.tcpKeepaliveMs,
-          onUpstreamLoss: config.onUpstreamLoss,
-          connectWindowMs: config.connectWindowMs,
-          unavailableWaitMs: config.unavailableWaitMs,
-          sharedMaxFrameBytes: config.shared.maxFrameBytes,
-          clientOutputLimitBytes: config.shared.clientOutputLimitBytes,
-        },
-      };
-      if (runtime.hotKeys !== null) hotKeys.set(spec.name, runtime.hotKeys);
-      const tls = tlsListen?.ports.has(spec.port) ? { clientAuth: tlsListen.clientAuth, handshakeTimeoutMs: tlsListen.handshakeTimeoutMs, store } : null;
-      const listener = new Listener(runtime, spec.port, dialer, newGate, config.maxClients, tls);
-      byName.set(spec.name, { listener, pool });
-      this.listeners.push(listener);
+      if (spec.target.kind === 'cluster') {
+        const settings = { ...config.cluster, tls: store.upstreamTls, timeoutMs: config.connectTimeoutMs };
+        this.clusters.push(new ClusterGroup({ ...spec, target: spec.target }, this.factory, settings, log));
+        continue;
+      }
+      const m = this.factory.make(spec.name, spec.port, this.probes.selector(spec.name));
+      made.set(spec.name, m);
+      this.listeners.push(m.listener);
     }
   }
 
@@ -106,20 +71,31 @@ export class Ambassador implements Runtime {
 
   async start(): Promise<void> {
     for (const note of this.config.notes) this.log.info('config note', { note });
-    for (const [i, l] of this.listeners.entries()) {
+    for (const l of this.listeners) {
       try {
         await l.listen(this.config.bindHost);
       } catch (err) {
         throw new Error(`cannot listen on port ${l.port} for ${l.name}: ${(err as Error).message}`);
       }
-      const spec = this.config.listeners[i]!;
+      const spec = this.config.listeners.find((x) => x.name === l.name)!;
       this.log.info('listening', { listener: l.name, port: l.port, upstream: describeTarget(spec.target), source: spec.source, tls: l.secure });
+    }
+    for (const c of this.clusters) {
+      const spec = this.config.listeners.find((x) => x.name === c.entry.name)!;
+      try {
+        await c.start(this.config.bindHost, this.config.connectWindowMs);
+      } catch (err) {
+        if (err instanceof ConfigError) throw err;
+        throw new Error(`cannot listen on port ${c.entry.port} for ${c.entry.name}: ${(err as Error).message}`);
+      }
+      this.log.info('listening', { listener: c.entry.name, port: c.entry.port, upstream: describeTarget(spec.target), source: spec.source, tls: c.entry.secure });
     }
     this.secrets.start();
     this.probes.start();
-    for (const p of this.pools) p.start();
+    this.factory.startPools();
     if (this.config.admin) {
-      this.admin = new AdminServer(this.metrics, this.probes, this.log, this.views);
+      const readiness = { status: () => this.status() };
+      this.admin = new AdminServer(this.metrics, readiness, this.log, this.views);
       try {
         await this.admin.listen(this.config.admin);
       } catch (err) {
@@ -127,6 +103,25 @@ export class Ambassador implements Runtime {
       }
       this.log.info('admin listening', { address: `${this.config.admin.host}:${this.admin.port}` });
     }
+  }
+
+  /** /readyz: the probes' listeners and each cluster's entry and nodes. */
+  private status(): ReturnType<Readiness['status']> {
+    const base = this.probes.status();
+    const listeners = { ...base.listeners };
+    let ready = base.ready;
+    for (const c of this.clusters) {
+      for (const [name, r] of Object.entries(c.status())) {
+        listeners[name] = r;
+        ready &&= r.ready;
+      }
+    }
+    return { ready, listeners };
+  }
+
+  /** Every listener, the clusters' node listeners included. */
+  private allListeners(): Listener[] {
+    return [...this.listeners, ...this.clusters.flatMap((c) => c.listeners)];
   }
 
   /** SIGHUP: re-read every secret file; new handshakes and new upstream connections use what it holds. */
@@ -138,21 +133,23 @@ export class Ambassador implements Runtime {
   async stop(): Promise<void> {
     this.secrets.stop();
     this.probes.stop();
-    for (const l of this.listeners) l.stopAccepting();
-    const sessions = this.listeners.flatMap((l) => [...l.sessions]);
+    for (const c of this.clusters) c.stop();
+    const all = this.allListeners();
+    for (const l of all) l.stopAccepting();
+    const sessions = all.flatMap((l) => [...l.sessions]);
     const inFlight = sessions.reduce((n, s) => n + s.pendingCommands, 0);
     this.log.info('stopping', { sessions: sessions.length, commands_in_flight: inFlight, timeout_ms: this.config.shutdownTimeoutMs });
     for (const s of sessions) s.drain();
     const deadline = Date.now() + this.config.shutdownTimeoutMs;
-    while (this.listeners.some((l) => l.sessions.size > 0) && Date.now() < deadline) {
+    while (all.some((l) => l.sessions.size > 0) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    const left = this.listeners.flatMap((l) => [...l.sessions]);
+    const left = all.flatMap((l) => [...l.sessions]);
     if (left.length > 0) {
       this.log.warn('shutdown timeout: closing sessions still waiting for replies', { sessions: left.length });
       for (const s of left) s.destroy();
     }
-    for (const p of this.pools) p.close();
+    this.factory.closePools();
     await this.admin?.close();
   }
 }

@@ -69,6 +69,12 @@ async function main(): Promise<void> {
     await ambassador.start();
   } catch (err) {
     log.error('start failed', { error: (err as Error).message });
+    // What only showed once the upstream answered (a seed that is no cluster node) is still a
+    // configuration mistake.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`redis-ambassador: ${err.message}\n`);
+      process.exit(CONFIG_EXIT_CODE);
+    }
     process.exit(1);
   }
   log.info('started', { version, listeners: config.listeners.length, metrics: config.metrics });

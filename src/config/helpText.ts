@@ -20,6 +20,10 @@ FAILOVER (values socat never accepted, so nothing that worked with socat changes
       candidates in order; traffic goes to the one whose ROLE is master (never promotes anything)
   REDIS_PORT_6379_SENTINEL=mymaster@10.0.0.7:26379,10.0.0.8:26379
       ask these sentinels for master "mymaster" and follow +switch-master (replaces the _TCP value)
+  REDIS_PORT_7000_CLUSTER=10.0.0.7:7000,10.0.0.8:7000
+      a Redis Cluster: 7000 is its entry, every node gets a listener of its own from the 64 ports
+      above it (REDIS_PORT_7000_CLUSTER_PORTS=from-to), and replies naming nodes (-MOVED, -ASK,
+      CLUSTER SLOTS/SHARDS/NODES, ROLE, INFO) name those listeners instead
   When the upstream connection drops or the master moves, clients stay connected: commands in
   flight get "-ERR upstream connection lost; command may or may not have run" (never retried),
   the next ones go to the new master after AUTH/HELLO/SELECT/CLIENT SETNAME/READONLY and
@@ -58,6 +62,9 @@ const FLAGS = `FLAGS (each overrides the environment variable named beside it)
                               connection
   --client-output-limit BYTES shared: close a client leaving more       AMBASSADOR_CLIENT_OUTPUT_LIMIT [67108864]
                               replies than this unread
+  --cluster-ports FROM-TO     ports of a cluster's node listeners       AMBASSADOR_CLUSTER_PORTS       [the 64 above]
+  --announce-host HOST        host cluster clients are told             AMBASSADOR_ANNOUNCE_HOST       [the one they used]
+  --cluster-refresh MS        read the cluster topology this often      AMBASSADOR_CLUSTER_REFRESH_MS  [5000]
   --sentinel-poll MS          re-ask the sentinels this often           AMBASSADOR_SENTINEL_POLL_MS    [5000]
   --workers N                 processes sharing the listeners; the      AMBASSADOR_WORKERS             [1]
                               primary serves the admin endpoint with

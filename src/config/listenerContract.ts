@@ -9,10 +9,23 @@
  * - `tcp://a:6379,tcp://b:6379`: an ordered candidate list; traffic goes to the one whose ROLE
  *   is master.
  * - `<NAME>_PORT_<p>_SENTINEL=<master-name>@host:26379,host2:26379`: Sentinel names the master.
+ * - `<NAME>_PORT_<p>_CLUSTER=host:7000,host2:7000`: the seeds of a Redis Cluster; every node gets a
+ *   listener of its own from a port range (`<NAME>_PORT_<p>_CLUSTER_PORTS=from-to`).
  */
 import { ConfigError } from './configError.js';
 import { parsePort, parseUpstreamUrl } from './address.js';
-import { describeTarget, parseSentinel, parseUpstreamList, SENTINEL_EXAMPLE, type ListenerSpec, type ListenerTarget } from './listenerSpec.js';
+import {
+  CLUSTER_EXAMPLE,
+  describeTarget,
+  parseClusterSeeds,
+  parsePortRange,
+  parseSentinel,
+  parseUpstreamList,
+  SENTINEL_EXAMPLE,
+  type ListenerSpec,
+  type ListenerTarget,
+  type PortRange,
+} from './listenerSpec.js';
 
 export interface ContractResult {
   readonly listeners: ListenerSpec[];
@@ -25,6 +38,7 @@ const LINE = /^(.*)_PORT_([0-9]+)_TCP=(?:tcp|rediss|tls):\/\/(.*):(.*)$/;
 const NAME = /^(.*)_PORT_([0-9]+)_TCP$/;
 const EXAMPLE = 'REDIS_PORT_6379_TCP=tcp://10.0.0.5:6379';
 const SENTINEL_NAME = /^(.*)_PORT_([0-9]+)_SENTINEL$/;
+const CLUSTER_NAME = /^(.*)_PORT_([0-9]+)_CLUSTER$/;
 
 interface Candidate {
   readonly variable: string;
@@ -100,24 +114,42 @@ export function listenersFromEnv(env: NodeJS.ProcessEnv): ContractResult {
   return { listeners: withSentinels(env, listeners, notes), notes };
 }
 
-/** Adds the `_SENTINEL` variables: a new listener, or Sentinel taking over an existing port. */
+/**
+ * Adds the `_SENTINEL` and `_CLUSTER` variables: a new listener, or one taking over the port a
+ * `_TCP` variable named (only one of them may).
+ */
 function withSentinels(env: NodeJS.ProcessEnv, listeners: ListenerSpec[], notes: string[]): ListenerSpec[] {
   const out = [...listeners];
+  const takers: Record<'sentinel' | 'cluster', { re: RegExp; example: string; parse: (v: string, what: string) => ListenerTarget; says: string }> = {
+    sentinel: { re: SENTINEL_NAME, example: SENTINEL_EXAMPLE, parse: parseSentinel, says: 'asks Sentinel for the master' },
+    cluster: { re: CLUSTER_NAME, example: CLUSTER_EXAMPLE, parse: (v, what) => parseClusterSeeds(v, what, clusterPorts(env, what)), says: 'fronts a Redis Cluster' },
+  };
   for (const [key, value] of Object.entries(env)) {
-    const m = SENTINEL_NAME.exec(key);
-    if (!m || value === undefined || key.includes('_ENV_')) continue;
-    const port = parsePort(m[2]!);
-    if (port === null) throw new ConfigError(`${key}: listen port "${m[2]}" is not 1-65535 (for example ${SENTINEL_EXAMPLE})`);
-    const target = parseSentinel(value, key);
-    const i = out.findIndex((l) => l.port === port);
-    if (i >= 0) {
+    for (const t of Object.values(takers)) {
+      const m = t.re.exec(key);
+      if (!m || value === undefined || key.includes('_ENV_')) continue;
+      const port = parsePort(m[2]!);
+      if (port === null) throw new ConfigError(`${key}: listen port "${m[2]}" is not 1-65535 (for example ${t.example})`);
+      const target = t.parse(value, key);
+      const i = out.findIndex((l) => l.port === port);
+      if (i < 0) {
+        out.push({ name: `${m[1]!.toLowerCase()}:${port}`, port, target, source: key });
+        continue;
+      }
       const existing = out[i]!;
-      if (existing.target.kind === 'sentinel') throw new ConfigError(`port ${port} has two Sentinel variables: ${existing.source} and ${key}`);
-      notes.push(`${existing.source} ignored for port ${port}: ${key} asks Sentinel for the master`);
+      if (existing.target.kind === 'sentinel' || existing.target.kind === 'cluster') {
+        throw new ConfigError(`port ${port} is defined by both ${existing.source} and ${key}; keep one`);
+      }
+      notes.push(`${existing.source} ignored for port ${port}: ${key} ${t.says}`);
       out[i] = { ...existing, target, source: key };
-    } else {
-      out.push({ name: `${m[1]!.toLowerCase()}:${port}`, port, target, source: key });
     }
   }
   return out.sort((a, b) => a.port - b.port);
+}
+
+/** `<NAME>_PORT_<p>_CLUSTER_PORTS=from-to` beside a `_CLUSTER` variable, if set. */
+function clusterPorts(env: NodeJS.ProcessEnv, clusterVariable: string): PortRange | null {
+  const name = `${clusterVariable}_PORTS`;
+  const v = env[name];
+  return v === undefined || v === '' ? null : parsePortRange(v, name);
 }

@@ -10,11 +10,27 @@ export interface SentinelSpec {
   readonly sentinels: readonly HostPort[];
 }
 
-/** Where a listener's traffic goes: one address, candidates probed with ROLE, or Sentinel's master. */
+export interface PortRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** A Redis Cluster: where to discover it, and the ports its nodes' listeners take. */
+export interface ClusterSpec {
+  readonly seeds: readonly HostPort[];
+  /** Null: AMBASSADOR_CLUSTER_PORTS, or the ports just above the listener's (loadConfig decides). */
+  readonly ports: PortRange | null;
+}
+
+/**
+ * Where a listener's traffic goes: one address, candidates probed with ROLE, Sentinel's master, or
+ * a Redis Cluster (every node a listener of its own).
+ */
 export type ListenerTarget =
   | { readonly kind: 'static'; readonly upstream: UpstreamAddress }
   | { readonly kind: 'candidates'; readonly candidates: readonly UpstreamAddress[] }
-  | { readonly kind: 'sentinel'; readonly sentinel: SentinelSpec };
+  | { readonly kind: 'sentinel'; readonly sentinel: SentinelSpec }
+  | { readonly kind: 'cluster'; readonly cluster: ClusterSpec };
 
 export interface ListenerSpec {
   /** `<name>:<port>`, e.g. `redis:6379` for REDIS_PORT_6379_TCP; the `listener` metric label. */
@@ -26,15 +42,17 @@ export interface ListenerSpec {
 }
 
 export const SENTINEL_EXAMPLE = 'REDIS_PORT_6379_SENTINEL=mymaster@10.0.0.7:26379,10.0.0.8:26379';
+export const CLUSTER_EXAMPLE = 'REDIS_PORT_7000_CLUSTER=10.0.0.7:7000,10.0.0.8:7000';
 
 /** Every upstream address a target names (none for Sentinel, whose master is found at run time). */
 export function targetAddresses(t: ListenerTarget): readonly UpstreamAddress[] {
   return t.kind === 'static' ? [t.upstream] : t.kind === 'candidates' ? t.candidates : [];
 }
 
-/** How the target reads in logs: the URL, the candidate list, or `sentinel name@host:port,…`. */
+/** How the target reads in logs: the URL, the candidate list, `sentinel name@host:port,…` or `cluster host:port,…`. */
 export function describeTarget(t: ListenerTarget): string {
   if (t.kind === 'sentinel') return `sentinel ${t.sentinel.masterName}@${t.sentinel.sentinels.map((s) => formatHostPort(s.host, s.port)).join(',')}`;
+  if (t.kind === 'cluster') return `cluster ${t.cluster.seeds.map((s) => formatHostPort(s.host, s.port)).join(',')}`;
   return targetAddresses(t)
     .map((u) => u.url)
     .join(',');
@@ -73,8 +91,30 @@ export function parseSentinel(value: string, what: string): ListenerTarget {
   return { kind: 'sentinel', sentinel: { masterName, sentinels } };
 }
 
-/** A flag's target: an upstream list as above, or `sentinel://<master-name>@host:port[,…]`. */
+/** `host:port[,host:port…]`: seed nodes of a Redis Cluster. */
+export function parseClusterSeeds(value: string, what: string, ports: PortRange | null): ListenerTarget {
+  const seeds = value.split(',').map((hp) => {
+    const addr = parseHostPort(hp.trim(), what, '');
+    if (addr.host === '') throw new ConfigError(`${what}: seed "${hp}" has an empty host (for example ${CLUSTER_EXAMPLE})`);
+    return addr;
+  });
+  return { kind: 'cluster', cluster: { seeds, ports } };
+}
+
+/** `from-to`, both 1-65535, from ≤ to. */
+export function parsePortRange(value: string, what: string): PortRange {
+  const m = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(value);
+  const from = m ? Number(m[1]) : NaN;
+  const to = m ? Number(m[2]) : NaN;
+  if (!m || from < 1 || to > 65535 || from > to) {
+    throw new ConfigError(`${what}: "${value}" is not a port range <from>-<to> within 1-65535 (for example 7001-7099)`);
+  }
+  return { from, to };
+}
+
+/** A flag's target: an upstream list as above, `sentinel://<master-name>@host:port[,…]` or `cluster://host:port[,…]`. */
 export function parseTarget(value: string, what: string): ListenerTarget {
   if (value.startsWith('sentinel://')) return parseSentinel(value.slice('sentinel://'.length), what);
+  if (value.startsWith('cluster://')) return parseClusterSeeds(value.slice('cluster://'.length), what, null);
   return parseUpstreamList(value, what);
 }

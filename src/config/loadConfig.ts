@@ -8,7 +8,7 @@ import { parseHostPort, type HostPort } from './address.js';
 import { parseCommandList } from './commandList.js';
 import { listenersFromEnv } from './listenerContract.js';
 import { listenersFromFlags } from './listenerFlags.js';
-import type { ListenerSpec } from './listenerSpec.js';
+import { parsePortRange, type ListenerSpec } from './listenerSpec.js';
 import { readClientUsersSetting, readSecretFiles, readTlsListen, readUpstreamTlsSetting } from './secretSettings.js';
 import { SettingReader } from './settingReader.js';
 import {
@@ -45,7 +45,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cont
   if (args.help) return { kind: 'help' };
   if (args.version) return { kind: 'version' };
   const s = new SettingReader(args.values, env);
-  const { listeners, notes } = readListeners(args.listeners, env);
+  const read = readListeners(args.listeners, env);
+  const notes = read.notes;
+  const listeners = withClusterPorts(read.listeners, s);
   const secretFiles = readSecretFiles(s);
   const upstreamTls = readUpstreamTlsSetting(secretFiles.upstreamTls);
   const tlsListen = readTlsListen(s, listeners);
@@ -55,6 +57,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cont
       listeners,
       bindHost: s.text('AMBASSADOR_BIND') ?? null,
       admin: readAdmin(s, listeners),
+      cluster: {
+        announceHost: s.text('AMBASSADOR_ANNOUNCE_HOST') ?? null,
+        refreshMs: s.positiveInt('AMBASSADOR_CLUSTER_REFRESH_MS', 5000),
+      },
       logLevel: s.choice<LogLevel>('AMBASSADOR_LOG_LEVEL', LOG_LEVELS, 'info', `one of ${LOG_LEVELS.join(', ')}`),
       metrics: s.onOff('AMBASSADOR_METRICS', true),
       connectTimeoutMs: s.positiveInt('AMBASSADOR_CONNECT_TIMEOUT_MS', 2000),
@@ -132,10 +138,45 @@ function readListeners(flags: CliArgs['listeners'], env: NodeJS.ProcessEnv): { l
   return fromEnv;
 }
 
+/** Ports a cluster listener's node listeners take when nothing says otherwise: the 64 just above its own. */
+const DEFAULT_CLUSTER_PORTS = 64;
+
+/**
+ * Each Redis Cluster listener gets its node ports: its own `_CLUSTER_PORTS`, else
+ * AMBASSADOR_CLUSTER_PORTS (which only one cluster listener can have), else the ports just above
+ * its own. No range may hold another listener's port or overlap another range.
+ */
+function withClusterPorts(listeners: ListenerSpec[], s: SettingReader): ListenerSpec[] {
+  const clusters = listeners.filter((l) => l.target.kind === 'cluster');
+  const global = s.text('AMBASSADOR_CLUSTER_PORTS');
+  if (global !== undefined && clusters.length > 1) {
+    throw new ConfigError(`AMBASSADOR_CLUSTER_PORTS is set, but ${clusters.length} listeners front a Redis Cluster; give each its own <NAME>_PORT_<p>_CLUSTER_PORTS`);
+  }
+  const out = listeners.map((l) => {
+    if (l.target.kind !== 'cluster' || l.target.cluster.ports !== null) return l;
+    const ports = global !== undefined ? parsePortRange(global, 'AMBASSADOR_CLUSTER_PORTS') : { from: l.port + 1, to: Math.min(65535, l.port + DEFAULT_CLUSTER_PORTS) };
+    if (ports.from > 65535) throw new ConfigError(`${l.source}: no ports left above ${l.port} for the cluster's nodes; set AMBASSADOR_CLUSTER_PORTS`);
+    return { ...l, target: { kind: 'cluster' as const, cluster: { ...l.target.cluster, ports } } };
+  });
+  const ranges = out.flatMap((l) => (l.target.kind === 'cluster' && l.target.cluster.ports ? [{ l, r: l.target.cluster.ports }] : []));
+  for (const { l, r } of ranges) {
+    const inside = out.find((o) => o.port >= r.from && o.port <= r.to);
+    if (inside) throw new ConfigError(`${l.source}: its node ports ${r.from}-${r.to} include the port of ${inside.source} (${inside.port}); choose another range`);
+    for (const other of ranges) {
+      if (other.l !== l && r.from <= other.r.to && other.r.from <= r.to) {
+        throw new ConfigError(`the node ports of ${l.source} (${r.from}-${r.to}) and ${other.l.source} (${other.r.from}-${other.r.to}) overlap; give them separate ranges`);
+      }
+    }
+  }
+  return out;
+}
+
 function readAdmin(s: SettingReader, listeners: readonly ListenerSpec[]): HostPort | null {
   const text = s.text('AMBASSADOR_ADMIN_ADDR') ?? DEFAULT_ADMIN_ADDR;
   if (text === 'off') return null;
   const admin = parseHostPort(text, 'AMBASSADOR_ADMIN_ADDR', '0.0.0.0');
+  const inRange = listeners.find((l) => l.target.kind === 'cluster' && l.target.cluster.ports !== null && admin.port >= l.target.cluster.ports.from && admin.port <= l.target.cluster.ports.to);
+  if (inRange) throw new ConfigError(`AMBASSADOR_ADMIN_ADDR port ${admin.port} is inside the node ports of ${inRange.source}; choose another admin port or range`);
   const clash = listeners.find((l) => l.port === admin.port);
   if (clash) {
     throw new ConfigError(

@@ -85,6 +85,14 @@ export interface SlowLogSettings {
   readonly args: boolean;
 }
 
+/** Redis Cluster listeners (<NAME>_PORT_<p>_CLUSTER). */
+export interface ClusterSettings {
+  /** AMBASSADOR_ANNOUNCE_HOST: the host clients are told for every node; null: the address they used. */
+  readonly announceHost: string | null;
+  /** How often the topology is read again besides -MOVED and a node's failing health check. */
+  readonly refreshMs: number;
+}
+
 export interface AmbassadorConfig {
   readonly listeners: readonly ListenerSpec[];
   /** Address the listeners bind; null means every interface, IPv6 and IPv4. */
@@ -103,6 +111,7 @@ export interface AmbassadorConfig {
   readonly onUpstreamLoss: UpstreamLoss;
   readonly upstreamMode: UpstreamMode;
   readonly shared: SharedSettings;
+  readonly cluster: ClusterSettings;
   /** How long commands wait for an upstream while none is available. */
   readonly unavailableWaitMs: number;
   readonly sentinelPollMs: number;

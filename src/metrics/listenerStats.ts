@@ -5,7 +5,7 @@
  * metric objects only when /metrics is scraped.
  */
 import { PIN_REASONS, type PinReason } from '../resp/commandTraits.js';
-import { CERT_ROLES, DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS, REJECT_REASONS, REPLY_SIZE_BUCKETS, TLS_FAILURE_REASONS, type CertRole, type TlsFailureReason } from './metricTable.js';
+import { CERT_ROLES, DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, PUSH_KINDS, REDIRECT_KINDS, REJECT_REASONS, REPLY_SIZE_BUCKETS, TLS_FAILURE_REASONS, type CertRole, type TlsFailureReason } from './metricTable.js';
 
 /** Bucket bounds in milliseconds, the unit of performance.now(). */
 const BOUNDS_MS = DURATION_BUCKETS.map((s) => s * 1000);
@@ -71,6 +71,8 @@ export class ListenerStats {
   sharedConnections = 0;
   /** Clients moved to a connection of their own, one slot per PIN_REASONS entry. */
   readonly pins = new Float64Array(PIN_REASONS.length);
+  /** Redis Cluster: -MOVED and -ASK replies rewritten, one slot per REDIRECT_KINDS entry. */
+  readonly redirects = new Float64Array(REDIRECT_KINDS.length);
   /** upstream url → 0/1. */
   readonly upstreamUp = new Map<string, number>();
   /** upstream url → failed connect attempts. */
@@ -99,6 +101,10 @@ export class ListenerStats {
 
   replayFailed(): void {
     this.replayFailures++;
+  }
+
+  redirected(kind: (typeof REDIRECT_KINDS)[number]): void {
+    this.redirects[REDIRECT_KINDS.indexOf(kind)]!++;
   }
 
   pinned(reason: PinReason): void {

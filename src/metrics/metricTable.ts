@@ -165,6 +165,12 @@ export const METRICS = {
     help: 'AMBASSADOR_UPSTREAM_MODE=shared: clients moved to an upstream connection of their own, by what moved them (select, auth, hello, transaction, pubsub, blocking, monitor, replication, client, readonly, reset, asking, script-debug, large, unknown).',
     labels: ['listener', 'reason'],
   },
+  clusterRedirects: {
+    name: 'redis_ambassador_cluster_redirects_total',
+    type: 'counter',
+    help: 'Redis Cluster listeners: -MOVED and -ASK replies passed to clients, rewritten to name the ambassador\'s node listeners (kind = moved, ask).',
+    labels: ['listener', 'kind'],
+  },
   failovers: {
     name: 'redis_ambassador_failovers_total',
     type: 'counter',
@@ -211,6 +217,9 @@ export const ERROR_CODES: readonly string[] = [
 ];
 
 export const REJECT_REASONS: readonly string[] = ['policy', 'noauth'];
+
+/** Redis Cluster redirects (cluster_redirects_total's kind). */
+export const REDIRECT_KINDS = ['moved', 'ask'] as const;
 
 /** Why a client's upstream connection ended unasked (upstream_disconnects_total's cause). */
 export const DISCONNECT_CAUSES = ['closed_by_server', 'lost'] as const;

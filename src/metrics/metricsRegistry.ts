@@ -5,7 +5,7 @@
  */
 import client from 'prom-client';
 import { PIN_REASONS } from '../resp/commandTraits.js';
-import { CERT_ROLES, DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, MATERIALS, METRIC_PREFIX, METRICS, PUSH_KINDS, REJECT_REASONS, REPLY_SIZE_BUCKETS, TLS_FAILURE_REASONS, type MetricDef } from './metricTable.js';
+import { CERT_ROLES, DISCONNECT_CAUSES, DURATION_BUCKETS, ERROR_CODES, MATERIALS, METRIC_PREFIX, METRICS, PUSH_KINDS, REDIRECT_KINDS, REJECT_REASONS, REPLY_SIZE_BUCKETS, TLS_FAILURE_REASONS, type MetricDef } from './metricTable.js';
 import { ListenerStats, type Histograms } from './listenerStats.js';
 import { ReloadStats } from './reloadStats.js';
 
@@ -64,6 +64,8 @@ export class MetricsRegistry {
         this.stats.flatMap((s) => DISCONNECT_CAUSES.map((cause, k) => ({ labels: { listener: s.listener, cause }, value: s.disconnects[k]! }))),
       replayFailures: () => this.perListener((s) => s.replayFailures),
       sharedConnections: () => this.perListener((s) => s.sharedConnections),
+      clusterRedirects: () =>
+        this.stats.flatMap((s) => REDIRECT_KINDS.map((kind, k) => ({ labels: { listener: s.listener, kind }, value: s.redirects[k]! }))),
       pinnedClients: () =>
         // Every reason at 0 too: a bounded set, and a panel or alert has a series from the start.
         this.stats.flatMap((s) => PIN_REASONS.map((reason, k) => ({ labels: { listener: s.listener, reason }, value: s.pins[k]! }))),

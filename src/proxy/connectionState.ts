@@ -8,6 +8,7 @@ import { encodeCommand } from '../resp/commandCodec.js';
 import { ROLE, TRAITS } from '../resp/commandTraits.js';
 import type { ReplayCommand } from '../upstream/replayCommand.js';
 import { subscriptionKind, Subscriptions } from './subscriptions.js';
+import { TransactionNamings } from './transactionNamings.js';
 
 /** CLIENT REPLY modes. */
 export const REPLY_ON = 0;
@@ -47,6 +48,8 @@ export class ConnectionState {
   /** SYNC/PSYNC was answered with a replication stream: the connection carries raw bytes from then on. */
   replicating = false;
   readonly subscriptions = new Subscriptions();
+  /** Cluster listeners: which replies inside each EXEC's array name nodes. */
+  readonly transactions = new TransactionNamings();
   private readonly restorable = new Restorable();
   /** Subscribe-family commands queued in the open MULTI: they take effect when EXEC commits. */
   private readonly queued: { readonly role: number; readonly args: Buffer[] }[] = [];

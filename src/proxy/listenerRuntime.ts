@@ -6,6 +6,16 @@ import type { HotKeys } from '../observe/hotKeys.js';
 import type { SlowLog } from '../observe/slowLog.js';
 import type { SessionAuth } from '../secrets/sessionAuth.js';
 import type { SharedPool } from '../upstream/sharedPool.js';
+import type { ClusterRewriter, Redirect } from './clusterRewriter.js';
+
+/** A listener in front of a Redis Cluster node: replies naming nodes are rewritten. */
+export interface ClusterRuntime {
+  readonly rewriter: ClusterRewriter;
+  /** AMBASSADOR_ANNOUNCE_HOST, or null: the address the client used to reach the ambassador. */
+  readonly announceHost: string | null;
+  /** A -MOVED or -ASK went by (rewritten): count it; a MOVED also means the slot map changed. */
+  onRedirect(kind: Redirect): void;
+}
 
 export interface SessionSettings {
   readonly limits: Limits;
@@ -42,4 +52,6 @@ export interface ListenerRuntime {
   readonly slowLog: SlowLog | null;
   /** The listener's hot keys (AMBASSADOR_HOTKEYS=on), or null. */
   readonly hotKeys: HotKeys | null;
+  /** A Redis Cluster listener's rewriting, or null. */
+  readonly cluster: ClusterRuntime | null;
 }

@@ -25,6 +25,7 @@ import { ERROR_CODES, PUSH_KINDS } from '../metrics/metricTable.js';
 import type { ListenerStats } from '../metrics/listenerStats.js';
 import type { SlowCommandSink } from '../observe/slowLog.js';
 import type { ConnectionState } from './connectionState.js';
+import type { QueuedNaming } from './transactionNamings.js';
 import { OWNER_CLIENT, OWNER_INTERNAL, OWNER_LOCAL, OWNER_REPLAY, PendingQueue } from './pendingQueue.js';
 import type { ReplayCommand } from '../upstream/replayCommand.js';
 import { subscriptionKind, type SubscriptionKind, type Subscriptions } from './subscriptions.js';
@@ -62,6 +63,10 @@ export class ReplyMatcher implements ArrayCapture {
   private readonly queue = new PendingQueue();
   /** Replies this late or later go to the slow log (Infinity: off). */
   private readonly slowMs: number;
+  /** The command the last reply frame completed (its id), or -1 when that frame answered nothing. */
+  private lastAnswered = -1;
+  /** The reply just matched was an EXEC's whose array holds replies that name cluster nodes: where. */
+  private lastNamings: readonly QueuedNaming[] | null = null;
 
   constructor(
     /** Null when metrics are off: matching still runs (it keeps the modes right), nothing is counted. */
@@ -112,6 +117,36 @@ export class ReplyMatcher implements ArrayCapture {
     return this.queue.replayCount;
   }
 
+  /** The command whose reply the last frame completed (-1: a push, a message, a confirmation still partial…). */
+  get answered(): number {
+    return this.lastAnswered;
+  }
+
+  /** Where the EXEC reply just matched holds replies that name cluster nodes (null: none, or not an EXEC). */
+  get answeredNamings(): readonly QueuedNaming[] | null {
+    return this.lastNamings;
+  }
+
+  /** Whether the next reply due is an EXEC's that holds replies naming cluster nodes. */
+  get headNamesNodes(): boolean {
+    const q = this.queue;
+    return q.length > 0 && q.headKind === ROLE.EXEC && q.headArg !== 0;
+  }
+
+  /** The command whose reply comes next (-1: none is waiting), and whether it is the ambassador's own. */
+  get headCommand(): number {
+    return this.queue.length > 0 ? this.queue.headCmd : -1;
+  }
+
+  get headInternal(): boolean {
+    return this.queue.length > 0 && this.queue.headInternal;
+  }
+
+  /** Whether the oldest entry is an answer of the ambassador's own, due now. */
+  get localHeadReady(): boolean {
+    return this.queue.headLocal;
+  }
+
   /** Whether the oldest command waiting is a SYNC/PSYNC sent by the client: its reply is due next. */
   get replicationReplyDue(): boolean {
     return this.queue.length > 0 && this.queue.headKind === ROLE.REPLICATION && !this.queue.headInternal;
@@ -143,11 +178,15 @@ export class ReplyMatcher implements ArrayCapture {
       if (role === ROLE.EXEC || role === ROLE.DISCARD) {
         st.inMulti = false;
         kind = role;
-      } else if (isSubscribeFamily(role) && args !== null) {
-        st.queueSubscription(role, args);
+        if (role === ROLE.EXEC) arg = st.transactions.exec();
+        else st.transactions.begin();
+      } else {
+        st.transactions.queued(id);
+        if (isSubscribeFamily(role) && args !== null) st.queueSubscription(role, args);
       }
     } else if (role === ROLE.MULTI) {
       st.inMulti = true;
+      st.transactions.begin();
     } else {
       // RESET runs at once even inside MULTI, and ends the transaction.
       st.inMulti = false;
@@ -228,6 +267,8 @@ export class ReplyMatcher implements ArrayCapture {
    * ambassador's own commands and must not reach the client.
    */
   onReply(s: RespScanner, now: number): boolean {
+    this.lastAnswered = -1;
+    this.lastNamings = null;
     const t = s.frameType;
     if (t === RESP_TYPE.PUSH) {
       const answered = this.confirmation(s, now);
@@ -262,6 +303,8 @@ export class ReplyMatcher implements ArrayCapture {
     if (q.headKind === ROLE.EXEC) this.state.transactionDone(!isError && s.frameCount >= 0);
     const code = isError ? errorCode(s) : -1;
     if (q.headReplay) this.onReplayAnswered(isError ? errorWord(s) || 'ERR' : null);
+    this.lastAnswered = q.headCmd;
+    this.lastNamings = q.headKind === ROLE.EXEC ? this.state.transactions.take(q.headArg) : null;
     if (internal) q.shift();
     else this.complete(now, code, s.frameBytes);
     if (code >= 0 && TROUBLE.has(code)) this.onTrouble(ERROR_CODES[code]!);

@@ -1,13 +1,18 @@
 /**
- * Upstream bytes → reply scanner → matcher → client. Whole chunks go to the client unchanged;
- * only while replies to the ambassador's own commands (a replayed state) or its own local answers
- * are due are replies cut out frame by frame, so those never reach the client and local answers
- * take their turn. A SYNC/PSYNC's reply is looked at before it is scanned: a replication stream
- * is not RESP, and from its first byte on everything is relayed raw.
+ * Upstream bytes → reply scanner → matcher → client. Whole chunks go to the client unchanged.
+ * Frame by frame — replies between them still passed on together, in one write — while replies
+ * to the ambassador's own commands (a replayed state) or its own local answers are due, so those
+ * never reach the client and local answers take their turn, and always on a cluster listener,
+ * where a reply that names nodes is rewritten (ClusterRewriter). A SYNC/PSYNC's reply is looked at
+ * before it is scanned: a replication stream is not RESP, and from its first byte on everything
+ * is relayed raw.
  */
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { RespScanner } from '../resp/scanner.js';
+import { TRAITS } from '../resp/commandTraits.js';
+import { tokenStartsWith } from '../resp/frameView.js';
+import { RESP_TYPE } from '../resp/scanner.js';
 import type { ConnectionState } from './connectionState.js';
 import type { LinkHolder } from './linkHolder.js';
 import type { ListenerRuntime } from './listenerRuntime.js';
@@ -30,12 +35,15 @@ export class ReplyPath {
   private readScanner: RespScanner | null = null;
   /** Timestamp shared by every frame of the chunk being scanned (one clock read per chunk). */
   private now = 0;
-  // Frame by frame, while internal or local replies are due: the chunk, what of it was passed
-  // on, and the start of a frame begun in an earlier chunk, held until it is known to be the client's.
+  // Frame by frame: the chunk; where the bytes not yet written begin, and where its last complete
+  // frame ended; the start of a frame begun in an earlier chunk, held until it is known whether
+  // it goes on unchanged; or else whether that frame is being passed on as it streams.
   private chunk: Buffer | null = null;
   private byFrame = false;
-  private sent = 0;
+  private passStart = 0;
+  private lastEnd = 0;
   private held: Buffer | null = null;
+  private passing = false;
   /** A SYNC/PSYNC's reply begins with the next byte; `syncAt` is where it begins in the chunk being scanned. */
   private replicationDue = false;
   private syncAt = -1;
@@ -58,7 +66,7 @@ export class ReplyPath {
 
   /** True when a reply is partly passed to the client: the stream cannot be resumed elsewhere. */
   get replyCut(): boolean {
-    return this.readScanner !== null && !this.readScanner.atBoundary && !this.byFrame;
+    return this.readScanner !== null && !this.readScanner.atBoundary && (!this.byFrame || this.passing);
   }
 
   onUpstreamData(chunk: Buffer): void {
@@ -79,18 +87,20 @@ export class ReplyPath {
     }
     this.now = performance.now();
     this.chunk = chunk;
-    this.byFrame = this.matcher.internalPending || this.matcher.localPending || this.held !== null;
-    this.sent = 0;
+    const m = this.matcher;
+    this.byFrame = m.internalPending || m.localPending || this.held !== null || this.passing || this.runtime.cluster !== null;
+    this.passStart = 0;
+    this.lastEnd = 0;
     this.scanner.feed(chunk);
     this.chunk = null;
-    if (this.stopped) return this.events.afterReplies();
+    if (this.stopped) {
+      this.flush(chunk, this.lastEnd);
+      return this.events.afterReplies();
+    }
     if (this.syncAt >= 0) return this.lookAtSyncReply(chunk);
     if (this.scanner.failed) return;
     if (!this.byFrame) this.toClient(chunk);
-    else if (this.sent < chunk.length) {
-      const rest = chunk.subarray(this.sent);
-      this.held = this.held === null ? rest : Buffer.concat([this.held, rest]);
-    }
+    else this.afterChunk(chunk);
     this.events.afterReplies();
   }
 
@@ -139,6 +149,7 @@ export class ReplyPath {
   connectionLost(): void {
     this.readScanner = null;
     this.held = null;
+    this.passing = false;
     this.replicationDue = false;
     this.syncAt = -1;
   }
@@ -160,7 +171,7 @@ export class ReplyPath {
       {
         onFrame: (s, end) => {
           const internal = this.matcher.onReply(s, this.now);
-          if (this.byFrame) this.frameDone(end, internal);
+          if (this.byFrame) this.frameDone(s, end, internal);
           if (this.matcher.replicationReplyDue && this.syncAt < 0) {
             // What follows may be a replication stream, which is not RESP: stop here and look.
             this.syncAt = end;
@@ -178,21 +189,90 @@ export class ReplyPath {
     const at = this.syncAt;
     this.syncAt = -1;
     if (!this.byFrame) this.toClient(chunk.subarray(0, at));
+    else this.flush(chunk, at);
     this.readScanner = null;
     this.replicationDue = true;
     if (at < chunk.length) this.onUpstreamData(chunk.subarray(at));
     else this.events.afterReplies();
   }
 
-  private frameDone(end: number, internal: boolean): void {
+  /**
+   * Frame by frame, a frame ended at `end`: the ambassador's own reply is cut out, one that names
+   * cluster nodes is rewritten, any other stays among the bytes passed on together.
+   */
+  private frameDone(s: RespScanner, end: number, internal: boolean): void {
     const chunk = this.chunk!;
-    if (!internal) {
-      if (this.held !== null) this.toClient(this.held);
-      this.toClient(chunk.subarray(this.sent, end));
+    // Where the frame began in this chunk, or -1 when it began in an earlier one.
+    const began = this.held === null && !this.passing ? this.lastEnd : -1;
+    if (this.passing) {
+      this.passing = false; // streamed as it came: the rest of it is among the bytes to pass on
+    } else if (internal) {
+      this.flush(chunk, Math.max(began, 0));
+      this.held = null;
+      this.passStart = end;
+    } else {
+      const bytes = (): Buffer => (this.held !== null ? Buffer.concat([this.held, chunk.subarray(0, end)]) : chunk.subarray(began, end));
+      const rewritten = this.runtime.cluster !== null ? this.rewritten(s, bytes) : null;
+      if (rewritten !== null) {
+        this.flush(chunk, Math.max(began, 0));
+        this.toClient(rewritten);
+        this.held = null;
+        this.passStart = end;
+      } else if (this.held !== null) {
+        this.toClient(this.held);
+        this.held = null;
+      }
     }
-    this.held = null;
-    this.sent = end;
-    this.emitLocal();
+    this.lastEnd = end;
+    if (this.matcher.localHeadReady) {
+      this.flush(chunk, end);
+      this.emitLocal();
+    }
+  }
+
+  /** A cluster reply that names nodes, rewritten; null when it goes on as it is. */
+  private rewritten(s: RespScanner, bytes: () => Buffer): Buffer | null {
+    const cluster = this.runtime.cluster!;
+    const host = cluster.announceHost ?? clientFacingHost(this.client);
+    if (s.frameType === RESP_TYPE.ERROR) {
+      if (!tokenStartsWith(s, 0, 'moved ') && !tokenStartsWith(s, 0, 'ask ')) return null;
+      const r = cluster.rewriter.redirect(bytes(), host);
+      if (r === null) return null;
+      cluster.onRedirect(r.kind);
+      return r.bytes;
+    }
+    const cmd = this.matcher.answered;
+    const naming = cmd >= 0 ? TRAITS.naming[cmd] : null;
+    if (naming !== null && naming !== undefined) return cluster.rewriter.rewrite(naming, bytes(), host);
+    const inside = this.matcher.answeredNamings;
+    return inside === null ? null : cluster.rewriter.rewriteTransaction(inside, bytes(), host);
+  }
+
+  /** The chunk ended: a frame still arriving is held, or passed on as it streams. */
+  private afterChunk(chunk: Buffer): void {
+    if (this.scanner.atBoundary || this.passing) return this.flush(chunk, chunk.length);
+    if (this.held !== null) {
+      this.held = Buffer.concat([this.held, chunk]);
+      return;
+    }
+    this.flush(chunk, this.lastEnd);
+    // Held whole where a loss before its end can still be answered honestly (a reply the client
+    // never saw part of); on a cluster listener, which goes frame by frame all the time, only
+    // where it may be rewritten, so large values stream.
+    const next = this.matcher.headCommand;
+    const candidate = chunk[this.lastEnd] === MINUS || (next >= 0 && TRAITS.naming[next] !== null) || this.matcher.headNamesNodes;
+    const hold = this.runtime.cluster === null || this.matcher.headInternal || candidate;
+    if (hold) this.held = chunk.subarray(this.lastEnd);
+    else {
+      this.passing = true;
+      this.flush(chunk, chunk.length);
+    }
+  }
+
+  /** Writes the bytes from where writing stopped up to `upTo`. */
+  private flush(chunk: Buffer, upTo: number): void {
+    if (upTo > this.passStart) this.toClient(chunk.subarray(this.passStart, upTo));
+    this.passStart = Math.max(this.passStart, upTo);
   }
 
   /** Local answers whose turn has come (every reply before them has been delivered). */
@@ -209,7 +289,16 @@ export class ReplyPath {
   private onProtocolError(message: string, goodEnd: number): void {
     // Complete replies before the bad bytes still reach the client; nothing after them can.
     const chunk = this.chunk;
-    if (chunk !== null && !this.byFrame && goodEnd > 0) this.toClient(chunk.subarray(0, goodEnd));
+    if (chunk !== null && goodEnd > 0) {
+      if (this.byFrame) this.flush(chunk, this.lastEnd);
+      else this.toClient(chunk.subarray(0, goodEnd));
+    }
     this.events.onUpstreamProtocolError(message);
   }
+}
+
+/** The address the client reached the ambassador at (an IPv4 one without its IPv6 mapping). */
+function clientFacingHost(client: net.Socket): string {
+  const a = client.localAddress ?? '127.0.0.1';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
 }

@@ -75,9 +75,14 @@ export const PIN_REASONS = [
 ] as const;
 export type PinReason = (typeof PIN_REASONS)[number];
 
+/** Replies that name cluster nodes by address: rewritten on a cluster listener (src/proxy/clusterRewriter.ts). */
+export type NodeNaming = 'slots' | 'shards' | 'nodes' | 'node-lines' | 'role' | 'info';
+
 interface Special {
   readonly role: number;
   readonly category: Category;
+  /** Its reply names cluster nodes by address. */
+  readonly naming?: NodeNaming;
   /** Why it cannot share a connection with other clients; none: it can. */
   readonly pin?: PinReason;
   /** Its decoded arguments are needed (state to replay, or the gate's AUTH check). */
@@ -124,6 +129,13 @@ const ROLES: Readonly<Record<string, Special>> = {
   'client|tracking': { role: ROLE.CLIENT_TRACKING, category: 'connection', tokens: 3, pin: 'client' },
   // ASKING flags the connection for the next command (a cluster redirect).
   asking: { role: ROLE.PLAIN, category: 'connection', pin: 'asking' },
+  'cluster|slots': { role: ROLE.PLAIN, category: 'ordinary', naming: 'slots' },
+  'cluster|shards': { role: ROLE.PLAIN, category: 'ordinary', naming: 'shards' },
+  'cluster|nodes': { role: ROLE.PLAIN, category: 'ordinary', naming: 'nodes' },
+  'cluster|replicas': { role: ROLE.PLAIN, category: 'ordinary', naming: 'node-lines' },
+  'cluster|slaves': { role: ROLE.PLAIN, category: 'ordinary', naming: 'node-lines' },
+  role: { role: ROLE.PLAIN, category: 'ordinary', naming: 'role' },
+  info: { role: ROLE.PLAIN, category: 'ordinary', naming: 'info' },
   // SCRIPT DEBUG YES|SYNC puts the connection's next EVALs in the Lua debugger.
   'script|debug': { role: ROLE.PLAIN, category: 'connection', pin: 'script-debug' },
 };
@@ -141,6 +153,8 @@ export class CommandTraits {
   readonly parent: Int32Array;
   /** Why each command cannot share a connection (null: it can); id 0, unknown, always pins. */
   readonly pin: (PinReason | null)[] = ['unknown'];
+  /** How each command's reply names cluster nodes, if it does. */
+  readonly naming: (NodeNaming | null)[] = [null];
   /** Redis's facts for each id (null for "unknown"). */
   readonly facts: (CommandFacts | null)[] = [null];
   /** Subcommand names of each command that has them. */
@@ -171,6 +185,7 @@ export class CommandTraits {
       const aboutConnection = r.label.startsWith('client|');
       this.category.push(special?.category ?? (blocking ? 'blocking' : aboutConnection ? 'connection' : 'ordinary'));
       this.pin.push(special?.pin ?? (blocking ? 'blocking' : aboutConnection ? 'client' : null));
+      this.naming.push(special?.naming ?? null);
       this.wantsArgs[id] = special?.args ? 1 : 0;
       // A command with subcommands needs its second token to be named at all.
       const own = this.subcommands.has(id) ? 2 : 1;

@@ -49,6 +49,7 @@ export class UpstreamProbes implements Readiness {
       tls,
     };
     for (const spec of config.listeners) {
+      if (spec.target.kind === 'cluster') continue; // its group probes each node itself
       const stats = statsOf(spec.name);
       const changed = (_prev: unknown, _next: unknown, reason: string): void => onChange(spec.name, reason);
       this.selectors.set(spec.name, selectorFor(spec, health, config, stats, log, changed));
@@ -104,5 +105,7 @@ function selectorFor(
       return new CandidateSelector(t.candidates, health, stats, log, onChange);
     case 'static':
       return new StaticSelector(t.upstream, health, stats, log);
+    case 'cluster':
+      throw new Error(`listener ${spec.name} fronts a cluster: its ClusterGroup has the selectors`);
   }
 }

@@ -29,12 +29,20 @@ export interface AmbassadorProcess {
 
 const ATTEMPTS = 3;
 
+/** What startAmbassador runs: `waitHost` is where `waitPorts` are tried (127.0.0.1 unless told; the admin port always there). */
+export interface AmbassadorStart {
+  env?: Record<string, string>;
+  args?: string[];
+  waitPorts: number[];
+  waitHost?: string;
+}
+
 /**
  * Starts the CLI with `env` (plus PATH, a free admin port and debug logs) and waits until
  * `waitPorts` and the admin port accept. Tried up to 3 times: a machine busy with other test
  * runs sometimes does not even start node in time (the output is empty then).
  */
-export async function startAmbassador(opts: { env?: Record<string, string>; args?: string[]; waitPorts: number[] }): Promise<AmbassadorProcess> {
+export async function startAmbassador(opts: AmbassadorStart): Promise<AmbassadorProcess> {
   let last: Error | null = null;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
@@ -47,7 +55,7 @@ export async function startAmbassador(opts: { env?: Record<string, string>; args
   throw last!;
 }
 
-async function startOnce(opts: { env?: Record<string, string>; args?: string[]; waitPorts: number[] }): Promise<AmbassadorProcess> {
+async function startOnce(opts: AmbassadorStart): Promise<AmbassadorProcess> {
   const adminPort = await freePort();
   const child = startChild(process.execPath, [CLI, ...(opts.args ?? [])], {
     PATH: process.env.PATH ?? '',
@@ -56,7 +64,8 @@ async function startOnce(opts: { env?: Record<string, string>; args?: string[]; 
     ...opts.env,
   });
   try {
-    for (const p of [...opts.waitPorts, adminPort]) await waitForPort(p, 15_000);
+    for (const p of opts.waitPorts) await waitForPort(p, 15_000, opts.waitHost);
+    await waitForPort(adminPort, 15_000);
   } catch (e) {
     await child.stop('SIGKILL');
     throw new Error(`ambassador did not start: ${(e as Error).message}\noutput:\n${child.output()}`);

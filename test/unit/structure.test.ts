@@ -22,6 +22,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['secrets'],
   ['upstream'],
   ['proxy', 'admin'],
+  ['listenerFactory.ts'],
+  ['cluster'],
   ['ambassador.ts', 'runtime.ts', 'workers'],
   ['cli.ts'],
 ];

@@ -206,6 +206,7 @@ export class Harness {
       sharedPool: null,
       slowLog: opts.slowLog ?? null,
       hotKeys: opts.hotKeys ?? null,
+      cluster: null,
     };
     this.matcher = new ReplyMatcher(
       this.runtime.perCommand ? this.stats : null,

@@ -260,6 +260,7 @@ export class ReplyMatcher implements ArrayCapture {
    */
   onReply(s: RespScanner, now: number): boolean {
     this.lastAnswered = -1;
+    this.lastNamings = null;
     const t = s.frameType;
     if (t === RESP_TYPE.PUSH) {
       const answered = this.confirmation(s, now);

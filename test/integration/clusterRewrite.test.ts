@@ -550,6 +550,22 @@ describe('replies that name nodes inside a transaction', () => {
     for (const k of [0, 1, 2, 3, 4, 6, 7, 8]) expect(amb[k], `reply ${k}`).toEqual(direct[k]);
     expect(items(amb[5]!)[0]).toEqual(slots(items(direct[5]!)[0]!));
   });
+
+  it('after such an EXEC, a message that looks like a CLUSTER NODES line goes through byte for byte', async () => {
+    const [a] = await cluster.primaries();
+    const p = await pairFor(a!, 2);
+    expect(plain(await p.amb.call(['MULTI']))).toBe('OK');
+    for (const args of [['ECHO', 'x'], ['ECHO', 'y'], ['CLUSTER', 'NODES']]) expect(plain(await p.amb.call(args))).toBe('QUEUED');
+    expect(items(await p.amb.call(['EXEC']))).toHaveLength(3);
+    await p.amb.call(['SUBSCRIBE', 'tx:ch']);
+    // Position 2 of the array, where CLUSTER NODES stood in the EXEC: a message's payload.
+    const line = `${a!.id} ${NODE_HOST}:${a!.port}@${a!.port + 10000} myself,master - 0 0 1 connected 0-5460`;
+    const message = `*3\r\n$7\r\nmessage\r\n$5\r\ntx:ch\r\n$${line.length}\r\n${line}\r\n`;
+    const before = p.amb.received().length;
+    expect(plain(await p.direct.call(['PUBLISH', 'tx:ch', line]))).toBe(1);
+    const got = await p.amb.waitForBytes((buf) => buf.length >= before + message.length, 'the message');
+    expect(got.subarray(before).toString('latin1')).toBe(message);
+  });
 });
 
 describe('replies that name no node go through byte for byte', () => {

@@ -15,8 +15,10 @@ import {
   LOG_LEVELS,
   REDIS_DEFAULT_LIMITS,
   type AmbassadorConfig,
+  type Limits,
   type LogLevel,
   type PolicySpec,
+  type SlowLogSettings,
   type UpstreamCredentials,
   type UpstreamLoss,
   type UpstreamMode,
@@ -39,6 +41,24 @@ export type LoadResult =
   | { readonly kind: 'help' }
   | { readonly kind: 'version' }
   | { readonly kind: 'run'; readonly config: AmbassadorConfig };
+
+/** Redis's own request limits, each overridable (AMBASSADOR_MAX_*). */
+function readLimits(s: SettingReader): Limits {
+  return {
+    ...REDIS_DEFAULT_LIMITS,
+    maxBulkLength: s.positiveInt('AMBASSADOR_MAX_BULK_LENGTH', REDIS_DEFAULT_LIMITS.maxBulkLength),
+    maxMultibulkLength: s.positiveInt('AMBASSADOR_MAX_MULTIBULK_LENGTH', REDIS_DEFAULT_LIMITS.maxMultibulkLength),
+    maxInlineLength: s.positiveInt('AMBASSADOR_MAX_INLINE_LENGTH', REDIS_DEFAULT_LIMITS.maxInlineLength),
+  };
+}
+
+function readSlowLog(s: SettingReader): SlowLogSettings {
+  return {
+    thresholdMs: s.millisecondsOrOff('AMBASSADOR_SLOWLOG_MS', DEFAULT_SLOWLOG_MS),
+    length: s.positiveInt('AMBASSADOR_SLOWLOG_LEN', DEFAULT_SLOWLOG_LEN),
+    args: s.onOff('AMBASSADOR_SLOWLOG_ARGS', false),
+  };
+}
 
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, context: LoadContext): LoadResult {
   const args = parseCliArgs(argv);
@@ -90,12 +110,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cont
       unavailableWaitMs: s.positiveInt('AMBASSADOR_UNAVAILABLE_WAIT_MS', 5000),
       sentinelPollMs: s.positiveInt('AMBASSADOR_SENTINEL_POLL_MS', 5000),
       workers: s.positiveInt('AMBASSADOR_WORKERS', 1),
-      limits: {
-        ...REDIS_DEFAULT_LIMITS,
-        maxBulkLength: s.positiveInt('AMBASSADOR_MAX_BULK_LENGTH', REDIS_DEFAULT_LIMITS.maxBulkLength),
-        maxMultibulkLength: s.positiveInt('AMBASSADOR_MAX_MULTIBULK_LENGTH', REDIS_DEFAULT_LIMITS.maxMultibulkLength),
-        maxInlineLength: s.positiveInt('AMBASSADOR_MAX_INLINE_LENGTH', REDIS_DEFAULT_LIMITS.maxInlineLength),
-      },
+      limits: readLimits(s),
       maxClients: s.positiveInt('AMBASSADOR_MAX_CLIENTS', 10_000),
       idleTimeoutMs: s.wholeNumber('AMBASSADOR_IDLE_TIMEOUT_MS', 0),
       tcpKeepaliveMs: s.wholeNumber('AMBASSADOR_TCP_KEEPALIVE_MS', 300_000),
@@ -114,11 +129,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cont
       clientUsers: readClientUsersSetting(secretFiles.clientUsers, tlsListen),
       secretFiles,
       watchSecrets: s.onOff('AMBASSADOR_WATCH_SECRETS', true),
-      slowLog: {
-        thresholdMs: s.millisecondsOrOff('AMBASSADOR_SLOWLOG_MS', DEFAULT_SLOWLOG_MS),
-        length: s.positiveInt('AMBASSADOR_SLOWLOG_LEN', DEFAULT_SLOWLOG_LEN),
-        args: s.onOff('AMBASSADOR_SLOWLOG_ARGS', false),
-      },
+      slowLog: readSlowLog(s),
       hotKeys: s.onOff('AMBASSADOR_HOTKEYS', false),
       notes,
     },

@@ -8,7 +8,15 @@ import type { Cluster } from 'ioredis';
 import { RawClient } from './rawClient.js';
 import { keySlot, servesSlot, type NodeLine, type RedisCluster } from './redisCluster.js';
 import { cmd, plain } from './resp.js';
-import { now } from './wait.js';
+import { now, sleep } from './wait.js';
+
+/**
+ * After an error, a pause before the next write, as a client would back off. Without it a client
+ * that rejects at once (ioredis while it has no usable node) turns the loop into promise
+ * callbacks only: timers never run, the test's own deadline included, and the errors pile up
+ * (seen once: 4 GB and no end).
+ */
+const backOff = (): Promise<void> => sleep(10);
 
 /** A hash tag (`{…}`) for each of `slots`: keys with it hash to that slot. */
 export function tagsForSlots(slots: Iterable<number>): Map<number, string> {
@@ -69,7 +77,10 @@ export class ClusterWriter {
                   this.sets.set(key, value);
                   this.acks.push({ at: now(), slot });
                 },
-                (e: Error) => this.errors.push({ at: now(), op: 'set', key, error: e.message }),
+                (e: Error) => {
+                  this.errors.push({ at: now(), op: 'set', key, error: e.message });
+                  return backOff();
+                },
               );
             } else {
               const key = `${tag}:${this.name}:ctr`;
@@ -81,6 +92,7 @@ export class ClusterWriter {
                 (e: Error) => {
                   this.incrErrors.set(key, (this.incrErrors.get(key) ?? 0) + 1);
                   this.errors.push({ at: now(), op: 'incr', key, error: e.message });
+                  return backOff();
                 },
               );
             }

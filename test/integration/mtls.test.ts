@@ -77,6 +77,9 @@ const out = async (p: Promise<{ stdout: string; stderr: string }>) => {
 };
 const failures = (a: Amb, reason: string) => a.amb.metric('redis_ambassador_tls_handshake_failures_total', { listener: a.listener, reason });
 const sessions = (a: Amb) => a.amb.metric('redis_ambassador_client_connections_total', { listener: a.listener });
+/** Until the ambassador has seen the other clients go: a client closed just before a restart may otherwise still reconnect. */
+const onlyOpen = (a: Amb, n: number) =>
+  waitUntil(async () => (await a.amb.metric('redis_ambassador_client_connections', { listener: a.listener })) === n, { timeoutMs: 10_000, what: `${n} client(s) left on ${a.listener}` });
 
 let server: Amb;
 let consumer: Amb;
@@ -299,6 +302,7 @@ describe('AMBASSADOR_TLS_CLIENT_USERS_FILE against redis-server ACL users', () =
     const fresh = await as('app-a');
     expect(await whoami(fresh)).toBe('alice');
     fresh.close();
+    await onlyOpen(mapped, 1);
     const reconnects = await mapped.amb.metric('redis_ambassador_upstream_reconnects_total', { listener: mapped.listener });
     await restartRedis();
     expect(await whoami(open)).toBe('alice'); // after a reconnect that authenticated with alice-pw2
@@ -314,6 +318,7 @@ describe('AMBASSADOR_TLS_CLIENT_USERS_FILE against redis-server ACL users', () =
     const fresh = await as('app-a');
     expect(await whoami(fresh)).toBe('bob');
     fresh.close();
+    await onlyOpen(mapped, 1);
     const failed = await mapped.amb.metric('redis_ambassador_replay_failures_total', { listener: mapped.listener });
     await restartRedis();
     // The session reconnects as soon as Redis is back (with or without a command waiting).

@@ -5,7 +5,7 @@
  */
 import type net from 'node:net';
 import type { UpstreamAddress } from '../config/address.js';
-import { openUpstream } from './upstreamSocket.js';
+import { abandonUpstream, openUpstream } from './upstreamSocket.js';
 import type { TlsSettings } from '../config/settings.js';
 
 export interface ConnectOptions {
@@ -71,9 +71,7 @@ export function connectUpstream(
     socket = s;
     s.setTimeout(opts.timeoutMs);
     const fail = (err: Error): void => {
-      s.removeAllListeners();
-      s.on('error', () => {});
-      s.destroy();
+      abandonUpstream(s);
       if (cancelled) return;
       opts.onAttemptFailed?.(addr.url, err);
       retryOrGiveUp(err);

@@ -11,6 +11,7 @@ import type { ConnectHandle, UpstreamUnreachable } from './connector.js';
 import type { UpstreamDialer } from './dialer.js';
 import type { UpstreamIdentity } from './healthCheck.js';
 import type { LinkEvents, UpstreamLink } from './upstreamLink.js';
+import { abandonUpstream } from './upstreamSocket.js';
 
 /** Bytes a client may send while it has no upstream, before its reading pauses. */
 const HELD_LIMIT = 1024 * 1024;
@@ -216,9 +217,7 @@ export class DedicatedLink implements UpstreamLink {
     const up = this.socket;
     if (up === null) return;
     this.socket = null;
-    up.removeAllListeners();
-    up.on('error', () => {});
-    up.destroy();
+    abandonUpstream(up);
   }
 
   private stopConnecting(): void {

@@ -16,7 +16,7 @@ import { FrameCollector, bulkText } from '../resp/frameCollector.js';
 import { errorWord, tokenIs, tokenStartsWith } from '../resp/frameView.js';
 import { RESP_TYPE, type RespScanner } from '../resp/scanner.js';
 import { queryUpstream } from './upstreamQuery.js';
-import { openUpstream } from './upstreamSocket.js';
+import { abandonUpstream, openUpstream } from './upstreamSocket.js';
 import type { TlsSettings } from '../config/settings.js';
 
 const PING = encodeCommand(['PING']);
@@ -225,9 +225,7 @@ export class HealthCheck {
     const due = this.due;
     this.due = [];
     if (s !== null) {
-      s.removeAllListeners();
-      s.on('error', () => {});
-      s.destroy();
+      abandonUpstream(s);
     }
     for (const d of due) d.lost?.();
   }

@@ -16,6 +16,7 @@ import { RESP_TYPE, RespScanner } from '../resp/scanner.js';
 import type { ConnectHandle, UpstreamUnreachable } from './connector.js';
 import type { UpstreamDialer } from './dialer.js';
 import { OwnerRing } from './ownerRing.js';
+import { abandonUpstream } from './upstreamSocket.js';
 
 /** Bytes written in one turn at most; the rest waits for the next, after replies had a chance. */
 const FLUSH_BUDGET = 256 * 1024;
@@ -265,9 +266,7 @@ export class SharedConnection {
     const up = this.socket;
     this.socket = null;
     if (up === null) return;
-    up.removeAllListeners();
-    up.on('error', () => {});
-    up.destroy();
+    abandonUpstream(up);
   }
 
   private stopConnecting(): void {

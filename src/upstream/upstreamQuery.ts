@@ -7,7 +7,7 @@ import { FrameCollector } from '../resp/frameCollector.js';
 import { errorWord } from '../resp/frameView.js';
 import { RESP_TYPE } from '../resp/scanner.js';
 import type { UpstreamAddress } from '../config/address.js';
-import { openUpstream } from './upstreamSocket.js';
+import { abandonUpstream, openUpstream } from './upstreamSocket.js';
 import type { TlsSettings } from '../config/settings.js';
 
 export interface QueryReply {
@@ -28,9 +28,7 @@ export function queryUpstream(
   const finish = (err: Error | null): void => {
     if (finished) return;
     finished = true;
-    socket.removeAllListeners();
-    socket.on('error', () => {});
-    socket.destroy();
+    abandonUpstream(socket);
     done(err, replies);
   };
   const collector = new FrameCollector(

@@ -29,3 +29,10 @@ export function openUpstream(addr: UpstreamAddress, settings: TlsSettings | null
   s.once('secureConnect', ready);
   return s;
 }
+
+/** Drops a connection for good: its late events are ignored, and an error it still raises cannot crash the process. */
+export function abandonUpstream(s: net.Socket): void {
+  s.removeAllListeners();
+  s.on('error', () => {});
+  s.destroy();
+}

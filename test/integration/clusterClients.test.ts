@@ -13,13 +13,13 @@
  * The nodes listen on 127.0.0.1, the server-side ambassador on 127.0.0.2, the consumer-side one
  * on 127.0.0.3.
  */
-import { Cluster } from 'ioredis';
+import type { ClusterOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientsOfNode, nodePortsOf, startClusterAmbassador, tcpSocketsOf, type ClusterAmbassador } from '../support/clusterAmbassador.js';
+import { clientsOfNode, type ClusterAmbassador, ioredisCluster, nodePortsOf, startChainedCluster, tcpSocketsOf } from '../support/clusterAmbassador.js';
 import { baseline } from '../support/metricsText.js';
 import { Cleanup, run, startChild } from '../support/processes.js';
 import { RawClient } from '../support/rawClient.js';
-import { keyServedBy, keySlot, startRedisCluster, type RedisCluster } from '../support/redisCluster.js';
+import { keyServedBy, keySlot, type RedisCluster } from '../support/redisCluster.js';
 import { plain } from '../support/resp.js';
 import { now, sleep, waitUntil } from '../support/wait.js';
 
@@ -31,9 +31,7 @@ let server: ClusterAmbassador;
 let consumer: ClusterAmbassador;
 
 beforeAll(async () => {
-  cluster = await startRedisCluster(cleanup);
-  server = await startClusterAmbassador(cleanup, { seeds: [{ host: '127.0.0.1', port: cluster.nodes[0]!.port }], host: '127.0.0.2' });
-  consumer = await startClusterAmbassador(cleanup, { seeds: [{ host: server.host, port: server.entry }], host: '127.0.0.3' });
+  ({ cluster, server, consumer } = await startChainedCluster(cleanup));
 }, 90_000);
 afterAll(() => cleanup.run());
 
@@ -90,12 +88,8 @@ async function expectOnlyAmbassadorConnections(chained: boolean): Promise<number
   return seen;
 }
 
-function ioredisCluster(ca: ClusterAmbassador): Cluster {
-  const c = new Cluster([{ host: ca.host, port: ca.entry }], { redisOptions: { maxRetriesPerRequest: 2 }, clusterRetryStrategy: () => 100 });
-  c.on('error', () => {});
-  cleanup.add(c, (x) => x.disconnect());
-  return c;
-}
+/** The cluster client's options in this file. */
+const IOREDIS: ClusterOptions = { redisOptions: { maxRetriesPerRequest: 2 }, clusterRetryStrategy: () => 100 };
 
 for (const way of ways) {
   describe(way.name, () => {
@@ -148,7 +142,7 @@ for (const way of ways) {
 
     it('ioredis Cluster without natMap: every node it knows is a listener, writes land on their slot owners, only the ambassador reaches the nodes', async () => {
       const ca = way.front();
-      const io = ioredisCluster(ca);
+      const io = ioredisCluster(cleanup, ca, IOREDIS);
       try {
         const n = 300;
         await Promise.all(Array.from({ length: n }, (_, k) => io.set(`io:${ca.host}:${k}`, String(k))));

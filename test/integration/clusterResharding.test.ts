@@ -7,14 +7,14 @@
  * both ambassadors), and no acknowledged write is lost: every acknowledged SET is at the slot's
  * new owner with its value, every counter equals its acknowledged INCRs.
  */
-import { Cluster } from 'ioredis';
+import type { ClusterOptions } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startClusterAmbassador, type ClusterAmbassador } from '../support/clusterAmbassador.js';
+import { type ClusterAmbassador, ioredisCluster, startChainedCluster } from '../support/clusterAmbassador.js';
 import { ClusterWriter, tagsForSlots } from '../support/clusterWriter.js';
 import { baseline } from '../support/metricsText.js';
 import { Cleanup } from '../support/processes.js';
 import { RawClient } from '../support/rawClient.js';
-import { servesSlot, slotCount, startRedisCluster, type RedisCluster } from '../support/redisCluster.js';
+import { servesSlot, slotCount, type RedisCluster } from '../support/redisCluster.js';
 import { cmd } from '../support/resp.js';
 import { now, waitUntil } from '../support/wait.js';
 
@@ -26,18 +26,12 @@ let server: ClusterAmbassador;
 let consumer: ClusterAmbassador;
 
 beforeAll(async () => {
-  cluster = await startRedisCluster(cleanup);
-  server = await startClusterAmbassador(cleanup, { seeds: [{ host: '127.0.0.1', port: cluster.nodes[0]!.port }], host: '127.0.0.2' });
-  consumer = await startClusterAmbassador(cleanup, { seeds: [{ host: server.host, port: server.entry }], host: '127.0.0.3' });
+  ({ cluster, server, consumer } = await startChainedCluster(cleanup));
 }, 90_000);
 afterAll(() => cleanup.run());
 
-function ioredisCluster(ca: ClusterAmbassador): Cluster {
-  const c = new Cluster([{ host: ca.host, port: ca.entry }], { redisOptions: { maxRetriesPerRequest: 5 } });
-  c.on('error', () => {});
-  cleanup.add(c, (x) => x.disconnect());
-  return c;
-}
+/** The cluster client's options in this file. */
+const IOREDIS: ClusterOptions = { redisOptions: { maxRetriesPerRequest: 5 } };
 
 it(`reshard ${MOVE} slots under load: -ASK and -MOVED rewritten, no acknowledged write lost`, async () => {
   const before = await cluster.view();
@@ -61,7 +55,7 @@ it(`reshard ${MOVE} slots under load: -ASK and -MOVED rewritten, no acknowledged
 
   const deltaServer = await baseline(server.amb.metrics);
   const deltaConsumer = await baseline(consumer.amb.metrics);
-  const writers = [new ClusterWriter(ioredisCluster(server), tags, 'one'), new ClusterWriter(ioredisCluster(consumer), tags, 'chain')];
+  const writers = [new ClusterWriter(ioredisCluster(cleanup, server, IOREDIS), tags, 'one'), new ClusterWriter(ioredisCluster(cleanup, consumer, IOREDIS), tags, 'chain')];
   for (const w of writers) w.start();
   await waitUntil(() => writers.every((w) => w.acknowledged > 200), { timeoutMs: 20_000, what: () => `both writers going: ${writers.map((w) => w.summary()).join('; ')}` });
 

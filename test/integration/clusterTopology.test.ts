@@ -8,11 +8,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readyz } from '../support/ambassadorProcess.js';
-import { startClusterAmbassador, type ClusterAmbassador } from '../support/clusterAmbassador.js';
+import { type ClusterAmbassador, startChainedCluster, startClusterAmbassador } from '../support/clusterAmbassador.js';
 import { Cleanup } from '../support/processes.js';
 import { connectError, RawClient } from '../support/rawClient.js';
 import { commandStats } from '../support/redisInfo.js';
-import { keyServedBy, keySlot, parseClusterNodes, startRedisCluster, type ClusterNodeServer, type NodeLine, type RedisCluster } from '../support/redisCluster.js';
+import { keyServedBy, keySlot, parseClusterNodes, type ClusterNodeServer, type NodeLine, type RedisCluster } from '../support/redisCluster.js';
 import { plain } from '../support/resp.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -25,9 +25,7 @@ let added: ClusterNodeServer;
 const addedPort = new Map<ClusterAmbassador, number>();
 
 beforeAll(async () => {
-  cluster = await startRedisCluster(cleanup);
-  server = await startClusterAmbassador(cleanup, { seeds: [{ host: '127.0.0.1', port: cluster.nodes[0]!.port }], host: '127.0.0.2' });
-  consumer = await startClusterAmbassador(cleanup, { seeds: [{ host: server.host, port: server.entry }], host: '127.0.0.3' });
+  ({ cluster, server, consumer } = await startChainedCluster(cleanup));
 }, 90_000);
 afterAll(() => cleanup.run());
 

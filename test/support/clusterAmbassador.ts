@@ -5,11 +5,12 @@
  * about it: the node listener of each node id, and which process owns a connection a node sees.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { Cluster, type ClusterOptions } from 'ioredis';
 import { startAmbassador, waitReady, type AmbassadorProcess } from './ambassadorProcess.js';
 import { ambassadorPorts } from './portBlocks.js';
 import type { Cleanup } from './processes.js';
 import { RawClient } from './rawClient.js';
-import { parseClusterNodes } from './redisCluster.js';
+import { parseClusterNodes, startRedisCluster, type RedisCluster } from './redisCluster.js';
 import { plain } from './resp.js';
 import { waitForPort } from './redisServer.js';
 import { waitUntil } from './wait.js';
@@ -65,6 +66,29 @@ export async function startClusterAmbassador(cleanup: Cleanup, opts: ClusterAmba
 }
 
 /** node id → the port CLUSTER NODES through the entry gives it (the ambassador's node listener); checks every address is the ambassador's. */
+/**
+ * The seed topology in front of a Redis Cluster: a cluster of six nodes, the server-side
+ * ambassador before its nodes (clients reach it at 127.0.0.2) and the consumer-side one seeded
+ * with the server side's entry (at 127.0.0.3). `env` goes to both ambassadors.
+ */
+export async function startChainedCluster(
+  cleanup: Cleanup,
+  env: Record<string, string> = {},
+): Promise<{ cluster: RedisCluster; server: ClusterAmbassador; consumer: ClusterAmbassador }> {
+  const cluster = await startRedisCluster(cleanup);
+  const server = await startClusterAmbassador(cleanup, { seeds: [{ host: '127.0.0.1', port: cluster.nodes[0]!.port }], host: '127.0.0.2', env });
+  const consumer = await startClusterAmbassador(cleanup, { seeds: [{ host: server.host, port: server.entry }], host: '127.0.0.3', env });
+  return { cluster, server, consumer };
+}
+
+/** An ioredis Cluster seeded with the ambassador's entry (no NAT map: the ambassador rewrites), closed by `cleanup`. */
+export function ioredisCluster(cleanup: Cleanup, ca: ClusterAmbassador, options: ClusterOptions): Cluster {
+  const c = new Cluster([{ host: ca.host, port: ca.entry }], options);
+  c.on('error', () => {});
+  cleanup.add(c, (x) => x.disconnect());
+  return c;
+}
+
 export async function nodePortsOf(ca: ClusterAmbassador): Promise<Map<string, number>> {
   const c = await RawClient.connect(ca.entry, ca.host);
   try {

@@ -99,7 +99,7 @@ export class ClusterGroup implements NodePorts {
   /** /readyz: the entry is ready when every slot is served; each node listener by its health check. */
   status(): Record<string, ListenerReadiness> {
     const out: Record<string, ListenerReadiness> = {};
-    const covered = this.topology.covered;
+    const covered = this.covered();
     out[this.spec.name] = {
       ready: covered === SLOTS,
       master: null,
@@ -113,6 +113,21 @@ export class ClusterGroup implements NodePorts {
       out[e.listener.name] = { ready: e.selector.ready() || failed, master: e.addr.url, upstreams: e.selector.status() };
     }
     return out;
+  }
+
+  /**
+   * Slots served by a primary that is online both in the cluster's view and by the ambassador's
+   * own health check of its node: the cluster takes its node timeout (and a majority) to mark a
+   * dead primary failed, and meanwhile its slots are not served.
+   */
+  private covered(): number {
+    let n = 0;
+    for (const node of this.topology.current) {
+      if (!node.primary || !node.online) continue;
+      const e = this.byId.get(node.id);
+      if (e === undefined || e.selector.ready()) n += node.slots;
+    }
+    return n;
   }
 
   portFor(host: string, port: number): number | null {

@@ -14,14 +14,14 @@
  * ambassadors, to compare: with the default 5000 ms window a client's commands to the dead
  * node's listener wait that long before their -ERR, and the clients resume later for it.
  */
-import { Cluster } from 'ioredis';
+import type { ClusterOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readyz } from '../support/ambassadorProcess.js';
-import { nodePortsOf, startClusterAmbassador, type ClusterAmbassador } from '../support/clusterAmbassador.js';
+import { type ClusterAmbassador, ioredisCluster, nodePortsOf, startChainedCluster } from '../support/clusterAmbassador.js';
 import { ClusterWriter, tagsForSlots } from '../support/clusterWriter.js';
 import { Cleanup } from '../support/processes.js';
 import { RawClient } from '../support/rawClient.js';
-import { servesSlot, SLOTS, startRedisCluster, type ClusterNodeServer, type RedisCluster } from '../support/redisCluster.js';
+import { servesSlot, SLOTS, type ClusterNodeServer, type RedisCluster } from '../support/redisCluster.js';
 import { plain } from '../support/resp.js';
 import { now, sleep, waitUntil } from '../support/wait.js';
 
@@ -34,19 +34,17 @@ let server: ClusterAmbassador;
 let consumer: ClusterAmbassador;
 
 beforeAll(async () => {
-  cluster = await startRedisCluster(cleanup);
-  const env = { AMBASSADOR_CLUSTER_REFRESH_MS: String(REFRESH_MS), ...EXTRA_ENV };
-  server = await startClusterAmbassador(cleanup, { seeds: [{ host: '127.0.0.1', port: cluster.nodes[0]!.port }], host: '127.0.0.2', env });
-  consumer = await startClusterAmbassador(cleanup, { seeds: [{ host: server.host, port: server.entry }], host: '127.0.0.3', env });
+  // Health checks that tell a dead node within about half a second: the consumer side learns of
+  // it only through its own checks of the server side's node listeners, and the cluster itself may
+  // promote the replica within about two seconds, which would leave no dip to see with the
+  // defaults (1 s interval, 1 s timeout, 2 failures).
+  const health = { AMBASSADOR_HEALTH_INTERVAL_MS: '200', AMBASSADOR_HEALTH_TIMEOUT_MS: '300', AMBASSADOR_HEALTH_FAILURES: '2' };
+  ({ cluster, server, consumer } = await startChainedCluster(cleanup, { AMBASSADOR_CLUSTER_REFRESH_MS: String(REFRESH_MS), ...health, ...EXTRA_ENV }));
 }, 90_000);
 afterAll(() => cleanup.run());
 
-function ioredisCluster(ca: ClusterAmbassador): Cluster {
-  const c = new Cluster([{ host: ca.host, port: ca.entry }], { redisOptions: { maxRetriesPerRequest: 20 } });
-  c.on('error', () => {});
-  cleanup.add(c, (x) => x.disconnect());
-  return c;
-}
+/** The cluster client's options in this file. */
+const IOREDIS: ClusterOptions = { redisOptions: { maxRetriesPerRequest: 20 } };
 
 interface ReadySample {
   at: number;
@@ -109,7 +107,7 @@ describe('a primary killed under load', () => {
     const tags = tagsForSlots(primaries.flatMap((p) => slotsOf(p.id)));
     const victimSlotCount = Array.from({ length: SLOTS }, (_, s) => s).filter((s) => servesSlot(victimLine, s)).length;
 
-    const writers = [new ClusterWriter(ioredisCluster(server), tags, 'one', 4), new ClusterWriter(ioredisCluster(consumer), tags, 'chain', 4)];
+    const writers = [new ClusterWriter(ioredisCluster(cleanup, server, IOREDIS), tags, 'one', 4), new ClusterWriter(ioredisCluster(cleanup, consumer, IOREDIS), tags, 'chain', 4)];
     for (const w of writers) w.start();
     await waitUntil(() => writers.every((w) => w.acknowledged > 200), { timeoutMs: 20_000, what: () => writers.map((w) => w.summary()).join('; ') });
     const watches = [watchReadiness(server), watchReadiness(consumer)];

@@ -75,7 +75,7 @@ export class ListenerFactory {
     const config = this.config;
     const store = this.store;
     const stats = this.statsOf(name);
-    const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: store.upstreamTls, preamble: store.upstreamPreamble() };
+    const dialSettings = { connectTimeoutMs: config.connectTimeoutMs, tcpKeepaliveMs: config.tcpKeepaliveMs, tls: store.upstreamTls };
     const dialer = new UpstreamDialer(selector, dialSettings, stats, this.log);
     const sharedSettings = { limits: config.limits, preamble: this.preamble, unavailableWaitMs: config.unavailableWaitMs };
     const pool = config.upstreamMode === 'shared' ? new SharedPool(config.shared.connections, dialer, sharedSettings, stats, this.log) : null;

@@ -19,8 +19,6 @@ export interface DialSettings {
   readonly connectTimeoutMs: number;
   readonly tcpKeepaliveMs: number;
   readonly tls: TlsSettings | null;
-  /** The ambassador's own AUTH, written first on every upstream connection, or null. */
-  readonly preamble: Buffer | null;
 }
 
 export type DialDone = (err: UpstreamUnreachable | null, socket: net.Socket | null, addr: UpstreamAddress | null) => void;

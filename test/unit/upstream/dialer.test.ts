@@ -23,7 +23,7 @@ import { addressOf, HEALTH } from './upstreamKit.js';
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-const SETTINGS: DialSettings = { connectTimeoutMs: 1000, tcpKeepaliveMs: 0, tls: null, preamble: null };
+const SETTINGS: DialSettings = { connectTimeoutMs: 1000, tcpKeepaliveMs: 0, tls: null };
 
 /** A selector that points wherever the test says and records what it is told. */
 class PointingSelector implements UpstreamSelector {

@@ -7,16 +7,15 @@
  */
 import type net from 'node:net';
 import type { UpstreamAddress } from '../config/address.js';
-import type { ConnectHandle, UpstreamUnreachable } from './connector.js';
+import type { UpstreamUnreachable } from './connector.js';
 import type { UpstreamDialer } from './dialer.js';
 import type { UpstreamIdentity } from './healthCheck.js';
 import type { LinkEvents, UpstreamLink } from './upstreamLink.js';
+import { ConnectAttempt } from './connectAttempt.js';
 import { abandonUpstream } from './upstreamSocket.js';
 
 /** Bytes a client may send while it has no upstream, before its reading pauses. */
 const HELD_LIMIT = 1024 * 1024;
-/** After a window without any connection, a client that stays waits this long before the next. */
-const RETRY_PAUSE_MS = 1000;
 
 type LinkState = 'connecting' | 'restoring' | 'live' | 'verifying' | 'down' | 'closed';
 
@@ -29,8 +28,8 @@ export class DedicatedLink implements UpstreamLink {
   private addr: UpstreamAddress | null = null;
   /** The server process the connection reached, for telling its decisions from failures. */
   private identity: UpstreamIdentity | null = null;
-  private connecting: ConnectHandle | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  /** A dial in progress, or the pause before the next (a client that stays after a window without any connection). */
+  private readonly attempt = new ConnectAttempt();
   private held: Buffer[] = [];
   private heldBytes = 0;
   private ended = false;
@@ -97,17 +96,16 @@ export class DedicatedLink implements UpstreamLink {
 
   retryLater(): void {
     this.state = 'connecting';
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
+    this.attempt.retryLater(() => {
       if (this.state === 'connecting') this.connect(this.windows.laterMs);
-    }, RETRY_PAUSE_MS);
+    });
   }
 
   retarget(reason: string): void {
     if (this.state === 'connecting') {
       // Do not sit out a backoff delay aimed at the old address: try the new master now.
       if (this.dialer.current() === null) return;
-      this.stopConnecting();
+      this.attempt.stop();
       this.connect(this.hadConnection ? this.windows.laterMs : this.windows.firstMs);
       return;
     }
@@ -127,7 +125,7 @@ export class DedicatedLink implements UpstreamLink {
 
   close(): void {
     this.state = 'closed';
-    this.stopConnecting();
+    this.attempt.stop();
     this.detach();
     this.held = [];
     this.heldBytes = 0;
@@ -135,8 +133,7 @@ export class DedicatedLink implements UpstreamLink {
 
   private connect(windowMs: number): void {
     this.state = 'connecting';
-    this.connecting = this.dialer.connect(windowMs, (err, socket, addr) => {
-      this.connecting = null;
+    this.attempt.dial(this.dialer, windowMs, (err, socket, addr) => {
       if (err !== null) this.onUnreachable(err);
       else this.onConnected(socket!, addr!);
     });
@@ -218,13 +215,6 @@ export class DedicatedLink implements UpstreamLink {
     if (up === null) return;
     this.socket = null;
     abandonUpstream(up);
-  }
-
-  private stopConnecting(): void {
-    this.connecting?.cancel();
-    this.connecting = null;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
   }
 
   private setBlocked(blocked: boolean): void {

@@ -13,15 +13,14 @@ import type { Limits } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { errorWord } from '../resp/frameView.js';
 import { RESP_TYPE, RespScanner } from '../resp/scanner.js';
-import type { ConnectHandle, UpstreamUnreachable } from './connector.js';
+import type { UpstreamUnreachable } from './connector.js';
 import type { UpstreamDialer } from './dialer.js';
 import { OwnerRing } from './ownerRing.js';
+import { ConnectAttempt } from './connectAttempt.js';
 import { abandonUpstream } from './upstreamSocket.js';
 
 /** Bytes written in one turn at most; the rest waits for the next, after replies had a chance. */
 const FLUSH_BUDGET = 256 * 1024;
-/** After a window without any connection, the next attempt waits this long. */
-const RETRY_PAUSE_MS = 1000;
 
 /** A session's place on a shared connection (SharedLink). */
 export interface SharedOwner {
@@ -57,8 +56,8 @@ export class SharedConnection {
   private state: State = 'connecting';
   private socket: net.Socket | null = null;
   private addr: UpstreamAddress | null = null;
-  private connecting: ConnectHandle | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  /** A dial in progress, or the pause before the next after a window without any connection. */
+  private readonly attempt = new ConnectAttempt();
   private ready: SharedOwner[] = [];
   private flushScheduled = false;
   private blocked = false;
@@ -116,7 +115,7 @@ export class SharedConnection {
   retarget(reason: string): void {
     if (this.state === 'connecting' || this.state === 'waiting') {
       if (this.dialer.current() === null) return;
-      this.stopConnecting();
+      this.attempt.stop();
       this.connect();
       return;
     }
@@ -126,15 +125,14 @@ export class SharedConnection {
 
   close(): void {
     this.state = 'closed';
-    this.stopConnecting();
+    this.attempt.stop();
     this.detach();
     this.onStateChange();
   }
 
   private connect(): void {
     this.state = 'connecting';
-    this.connecting = this.dialer.connect(this.settings.unavailableWaitMs, (err, socket, addr) => {
-      this.connecting = null;
+    this.attempt.dial(this.dialer, this.settings.unavailableWaitMs, (err, socket, addr) => {
       if (err !== null) this.onUnreachable(err);
       else this.onConnected(socket!, addr!);
     });
@@ -177,10 +175,9 @@ export class SharedConnection {
       o.queued = false;
       if (!o.closed) o.onUnreachable(err);
     }
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
+    this.attempt.retryLater(() => {
       if (this.state === 'waiting') this.connect();
-    }, RETRY_PAUSE_MS);
+    });
   }
 
   private scheduleFlush(): void {
@@ -267,13 +264,6 @@ export class SharedConnection {
     this.socket = null;
     if (up === null) return;
     abandonUpstream(up);
-  }
-
-  private stopConnecting(): void {
-    this.connecting?.cancel();
-    this.connecting = null;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
   }
 
   private setBlocked(blocked: boolean): void {
